@@ -1,0 +1,5 @@
+"""Training tasks."""
+
+from mtmi_tfrs.tasks.idw_retrieval import IDWRetrieval
+
+__all__ = ["IDWRetrieval"]

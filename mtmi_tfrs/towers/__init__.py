@@ -1,0 +1,21 @@
+"""User and item towers."""
+
+from mtmi_tfrs.towers.fused import FusedGRUTowers
+from mtmi_tfrs.towers.fused import FusedMeanPoolTowers
+from mtmi_tfrs.towers.fused import can_fuse
+from mtmi_tfrs.towers.fused import fuse
+from mtmi_tfrs.towers.gru import GRUTower
+from mtmi_tfrs.towers.item import ItemTower
+from mtmi_tfrs.towers.mean_pool import MeanPoolTower
+from mtmi_tfrs.towers.self_attention import SelfAttentionTower
+
+__all__ = [
+  "FusedGRUTowers",
+  "FusedMeanPoolTowers",
+  "GRUTower",
+  "ItemTower",
+  "MeanPoolTower",
+  "SelfAttentionTower",
+  "can_fuse",
+  "fuse",
+]

@@ -1,0 +1,227 @@
+"""K identical user towers computed as one batched op."""
+
+from typing import List
+from typing import Optional
+from typing import Sequence
+
+import tensorflow as tf
+
+from mtmi_tfrs.towers.gru import GRUTower
+from mtmi_tfrs.towers.mean_pool import MeanPoolTower
+from mtmi_tfrs.towers.mean_pool import masked_mean
+
+
+@tf.keras.utils.register_keras_serializable(package="mtmi_tfrs")
+class FusedMeanPoolTowers(tf.keras.layers.Layer):
+  """K `MeanPoolTower`s with independent weights, as one batched MLP.
+
+  The masked mean of the shared history embeddings is the same for every
+  tower, so it is computed once; each dense layer holds `[K, in, out]` weights
+  and runs as one einsum for all towers.
+  """
+
+  def __init__(
+    self,
+    num_towers: int,
+    hidden_units: Sequence[int] = (128,),
+    output_dim: int = 64,
+    activation: str = "relu",
+    name: Optional[str] = None,
+    **kwargs,
+  ) -> None:
+    """Initializes the layer.
+
+    Args:
+      num_towers: K.
+      hidden_units, output_dim, activation: As in `MeanPoolTower`.
+    """
+    super().__init__(name=name, **kwargs)
+    self._num_towers = num_towers
+    self._hidden_units = list(hidden_units)
+    self._output_dim = output_dim
+    self._activation = activation
+
+  def build(self, input_shape):
+    widths = [int(input_shape[-1])] + self._hidden_units + [self._output_dim]
+    self.kernels, self.biases = [], []
+    for i, (fan_in, fan_out) in enumerate(zip(widths[:-1], widths[1:])):
+      self.kernels.append(
+        self.add_weight(
+          name=f"kernel_{i}",
+          shape=[self._num_towers, fan_in, fan_out],
+          initializer=tf.keras.initializers.GlorotUniform(),
+        )
+      )
+      self.biases.append(
+        self.add_weight(name=f"bias_{i}", shape=[self._num_towers, fan_out], initializer="zeros")
+      )
+    super().build(input_shape)
+
+  def call(self, history_embeddings: tf.Tensor, mask: Optional[tf.Tensor] = None) -> tf.Tensor:
+    """Encodes a history with every tower.
+
+    Args:
+      history_embeddings: `[batch, max_len, dim]` embedded, left-padded history.
+      mask: `[batch, max_len]` boolean mask of the valid positions.
+
+    Returns:
+      `[batch, K, output_dim]` user vectors.
+    """
+    pooled = masked_mean(history_embeddings, mask)
+    x = tf.einsum("bd,kde->bke", pooled, self.kernels[0]) + self.biases[0]
+    activation = tf.keras.activations.get(self._activation)
+    for kernel, bias in zip(self.kernels[1:], self.biases[1:]):
+      x = tf.einsum("bkd,kde->bke", activation(x), kernel) + bias
+    return x
+
+  def load_from_towers(self, towers: List[MeanPoolTower]) -> None:
+    """Copies the weights of K built `MeanPoolTower`s into this layer."""
+    for i, (kernel, bias) in enumerate(zip(self.kernels, self.biases)):
+      kernel.assign(tf.stack([t._dense_layers[i].kernel for t in towers]))
+      bias.assign(tf.stack([t._dense_layers[i].bias for t in towers]))
+
+  def compute_mask(self, inputs, mask=None):
+    return None
+
+  def get_config(self):
+    config = super().get_config()
+    config.update(
+      {
+        "num_towers": self._num_towers,
+        "hidden_units": self._hidden_units,
+        "output_dim": self._output_dim,
+        "activation": self._activation,
+      }
+    )
+    return config
+
+
+@tf.keras.utils.register_keras_serializable(package="mtmi_tfrs")
+class FusedGRUTowers(tf.keras.layers.Layer):
+  """K `GRUTower`s with independent weights, as one batched recurrence.
+
+  Weights carry a leading K axis (`kernel [K, dim, 3 * units]`,
+  `recurrent_kernel [K, units, 3 * units]`), the input projection of all steps
+  is one einsum, and each step updates the `[batch, K, units]` state of every
+  tower at once. The gates are Keras's GRU (`reset_after=True`), so loading a
+  `GRUTower`'s weights reproduces its output.
+  """
+
+  def __init__(
+    self,
+    num_towers: int,
+    units: int = 64,
+    output_dim: int = 64,
+    name: Optional[str] = None,
+    **kwargs,
+  ) -> None:
+    """Initializes the layer.
+
+    Args:
+      num_towers: K.
+      units, output_dim: As in `GRUTower`.
+    """
+    super().__init__(name=name, **kwargs)
+    self._num_towers = num_towers
+    self._units = units
+    self._output_dim = output_dim
+
+  def build(self, input_shape):
+    k, units, dim = self._num_towers, self._units, int(input_shape[-1])
+    self.kernel = self.add_weight(
+      name="kernel", shape=[k, dim, 3 * units], initializer=tf.keras.initializers.GlorotUniform()
+    )
+    self.recurrent_kernel = self.add_weight(
+      name="recurrent_kernel",
+      shape=[k, units, 3 * units],
+      initializer=tf.keras.initializers.Orthogonal(),
+    )
+    self.bias = self.add_weight(name="bias", shape=[k, 2, 3 * units], initializer="zeros")
+    self.output_kernel = self.add_weight(
+      name="output_kernel",
+      shape=[k, units, self._output_dim],
+      initializer=tf.keras.initializers.GlorotUniform(),
+    )
+    self.output_bias = self.add_weight(
+      name="output_bias", shape=[k, self._output_dim], initializer="zeros"
+    )
+    super().build(input_shape)
+
+  def call(self, history_embeddings: tf.Tensor, mask: Optional[tf.Tensor] = None) -> tf.Tensor:
+    """Encodes a history with every tower.
+
+    Args:
+      history_embeddings: `[batch, max_len, dim]` embedded, left-padded history.
+      mask: `[batch, max_len]` boolean mask of the valid positions.
+
+    Returns:
+      `[batch, K, output_dim]` user vectors.
+    """
+    if mask is None:
+      mask = tf.ones(tf.shape(history_embeddings)[:2], dtype=tf.bool)
+    inputs = tf.einsum("bld,kdg->lbkg", history_embeddings, self.kernel) + self.bias[:, 0]
+    steps_mask = tf.transpose(mask)[:, :, tf.newaxis, tf.newaxis]
+    batch_size = tf.shape(history_embeddings)[0]
+    initial = tf.zeros([batch_size, self._num_towers, self._units], history_embeddings.dtype)
+
+    def step(state, step_inputs):
+      projected, valid = step_inputs
+      recurrent = tf.einsum("bkh,khg->bkg", state, self.recurrent_kernel) + self.bias[:, 1]
+      x_z, x_r, x_h = tf.split(projected, 3, axis=-1)
+      r_z, r_r, r_h = tf.split(recurrent, 3, axis=-1)
+      update = tf.sigmoid(x_z + r_z)
+      reset = tf.sigmoid(x_r + r_r)
+      candidate = tf.tanh(x_h + reset * r_h)
+      new_state = update * state + (1.0 - update) * candidate
+      return tf.where(valid, new_state, state)
+
+    state = tf.foldl(step, (inputs, steps_mask), initializer=initial)
+    return tf.einsum("bkh,kho->bko", state, self.output_kernel) + self.output_bias
+
+  def load_from_towers(self, towers: List[GRUTower]) -> None:
+    """Copies the weights of K built `GRUTower`s into this layer."""
+    cells = [t.gru.cell for t in towers]
+    self.kernel.assign(tf.stack([c.kernel for c in cells]))
+    self.recurrent_kernel.assign(tf.stack([c.recurrent_kernel for c in cells]))
+    self.bias.assign(tf.stack([c.bias for c in cells]))
+    self.output_kernel.assign(tf.stack([t.projection.kernel for t in towers]))
+    self.output_bias.assign(tf.stack([t.projection.bias for t in towers]))
+
+  def compute_mask(self, inputs, mask=None):
+    return None
+
+  def get_config(self):
+    config = super().get_config()
+    config.update(
+      {
+        "num_towers": self._num_towers,
+        "units": self._units,
+        "output_dim": self._output_dim,
+      }
+    )
+    return config
+
+
+_FUSED_FORMS = {MeanPoolTower: FusedMeanPoolTowers, GRUTower: FusedGRUTowers}
+
+
+def can_fuse(tower: tf.keras.layers.Layer) -> bool:
+  """Whether `tower`'s class has a fused K-tower form."""
+  return type(tower) in _FUSED_FORMS
+
+
+def fuse(tower: tf.keras.layers.Layer, num_towers: int) -> tf.keras.layers.Layer:
+  """The fused form of `num_towers` replicas of `tower` (fresh weights).
+
+  Args:
+    tower: A tower whose class `can_fuse`.
+    num_towers: K.
+
+  Returns:
+    A layer mapping `[batch, max_len, dim]` to `[batch, K, output_dim]`.
+  """
+  config = tower.get_config()
+  config.pop("name", None)
+  config.pop("trainable", None)
+  config.pop("dtype", None)
+  return _FUSED_FORMS[type(tower)](num_towers=num_towers, **config)

@@ -1,0 +1,88 @@
+"""Mean-pooling user tower (YouTube DNN)."""
+
+from typing import Optional
+from typing import Sequence
+
+import tensorflow as tf
+
+
+def masked_mean(history_embeddings: tf.Tensor, mask: Optional[tf.Tensor]) -> tf.Tensor:
+  """Mean over the valid positions of a history.
+
+  Args:
+    history_embeddings: `[batch, max_len, dim]` embedded history.
+    mask: `[batch, max_len]` boolean mask of the valid positions, or None.
+
+  Returns:
+    `[batch, dim]` means; zeros for an empty history.
+  """
+  if mask is None:
+    return tf.reduce_mean(history_embeddings, axis=1)
+  weights = tf.cast(mask, history_embeddings.dtype)[:, :, tf.newaxis]
+  total = tf.reduce_sum(history_embeddings * weights, axis=1)
+  return total / tf.maximum(tf.reduce_sum(weights, axis=1), 1.0)
+
+
+@tf.keras.utils.register_keras_serializable(package="mtmi_tfrs")
+class MeanPoolTower(tf.keras.layers.Layer):
+  """YouTube-DNN user tower: masked mean of the history, then an MLP.
+
+  Example:
+
+  ```python
+  tower = mtmi_tfrs.towers.MeanPoolTower(hidden_units=(128,), output_dim=64)
+  user_vector = tower(history_embeddings, mask=history != 0)  # [batch, 64]
+  ```
+  """
+
+  def __init__(
+    self,
+    hidden_units: Sequence[int] = (128,),
+    output_dim: int = 64,
+    activation: str = "relu",
+    name: Optional[str] = None,
+    **kwargs,
+  ) -> None:
+    """Initializes the tower.
+
+    Args:
+      hidden_units: Widths of the hidden ReLU layers.
+      output_dim: Size of the user vector.
+      activation: Activation of the hidden layers.
+    """
+    super().__init__(name=name, **kwargs)
+    self._hidden_units = list(hidden_units)
+    self._output_dim = output_dim
+    self._activation = activation
+    self._dense_layers = [
+      tf.keras.layers.Dense(units, activation=activation) for units in self._hidden_units
+    ] + [tf.keras.layers.Dense(output_dim)]
+
+  def call(self, history_embeddings: tf.Tensor, mask: Optional[tf.Tensor] = None) -> tf.Tensor:
+    """Encodes a history.
+
+    Args:
+      history_embeddings: `[batch, max_len, dim]` embedded, left-padded history.
+      mask: `[batch, max_len]` boolean mask of the valid positions.
+
+    Returns:
+      `[batch, output_dim]` user vectors.
+    """
+    x = masked_mean(history_embeddings, mask)
+    for layer in self._dense_layers:
+      x = layer(x)
+    return x
+
+  def compute_mask(self, inputs, mask=None):
+    return None
+
+  def get_config(self):
+    config = super().get_config()
+    config.update(
+      {
+        "hidden_units": self._hidden_units,
+        "output_dim": self._output_dim,
+        "activation": self._activation,
+      }
+    )
+    return config

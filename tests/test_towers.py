@@ -1,0 +1,137 @@
+"""Tests for the user towers, their fused forms and the item tower."""
+
+import re
+
+import numpy as np
+import tensorflow as tf
+from absl.testing import parameterized
+
+from mtmi_tfrs import towers
+
+_TOWERS = [
+  dict(testcase_name="mean_pool", tower_fn=lambda: towers.MeanPoolTower((16,), 8)),
+  dict(testcase_name="gru", tower_fn=lambda: towers.GRUTower(12, 8)),
+  dict(
+    testcase_name="self_attention",
+    tower_fn=lambda: towers.SelfAttentionTower(max_len=6, output_dim=8, dropout=0.0),
+  ),
+]
+
+
+def _history(batch=4, length=6, seed=0):
+  rng = np.random.default_rng(seed)
+  embeddings = rng.normal(size=(batch, length, 8)).astype(np.float32)
+  mask = np.ones((batch, length), bool)
+  mask[0, :4] = False
+  mask[1, :1] = False
+  return embeddings, mask
+
+
+class UserTowerTest(tf.test.TestCase, parameterized.TestCase):
+  @parameterized.named_parameters(*_TOWERS)
+  def test_left_padding_does_not_change_the_output(self, tower_fn):
+    tower = tower_fn()
+    embeddings, mask = _history()
+    full = tower(embeddings, mask=mask)
+    self.assertEqual(full.shape, (4, 8))
+    # Row 0 holds 2 valid items; the same 2 items without padding give the same vector.
+    short = tower(embeddings[:1, 4:], mask=mask[:1, 4:])
+    self.assertAllClose(full[:1], short, atol=1e-5)
+    # Garbage in the padded positions is ignored too.
+    noisy = embeddings.copy()
+    noisy[0, :4] = 100.0
+    self.assertAllClose(tower(noisy, mask=mask)[0], full[0], atol=1e-5)
+
+  @parameterized.named_parameters(*_TOWERS)
+  def test_config_round_trip_and_weights(self, tower_fn):
+    tower = tower_fn()
+    embeddings, mask = _history()
+    expected = tower(embeddings, mask=mask)
+    restored = type(tower).from_config(tower.get_config())
+    restored(embeddings, mask=mask)
+    restored.set_weights(tower.get_weights())
+    self.assertAllClose(restored(embeddings, mask=mask), expected, atol=1e-6)
+
+  @parameterized.named_parameters(*_TOWERS)
+  def test_works_in_a_functional_model_and_tf_function(self, tower_fn):
+    tower = tower_fn()
+    embeddings, mask = _history()
+    inputs = tf.keras.Input((6, 8))
+    masks = tf.keras.Input((6,), dtype=tf.bool)
+    model = tf.keras.Model([inputs, masks], tower(inputs, mask=masks))
+    self.assertAllClose(model([embeddings, mask]), tower(embeddings, mask=mask), atol=1e-5)
+    compiled = tf.function(lambda x, m: tower(x, mask=m))
+    self.assertAllClose(compiled(embeddings, mask), tower(embeddings, mask=mask), atol=1e-5)
+
+  def test_self_attention_rejects_long_history(self):
+    tower = towers.SelfAttentionTower(max_len=4)
+    with self.assertRaisesRegex(ValueError, re.escape("[batch, <= max_len=4, dim]")):
+      tower(np.zeros((2, 6, 8), np.float32))
+
+
+class FusedTowersTest(tf.test.TestCase, parameterized.TestCase):
+  @parameterized.named_parameters(
+    dict(testcase_name="mean_pool", spec=towers.MeanPoolTower((16, 12), 8)),
+    dict(testcase_name="gru", spec=towers.GRUTower(12, 8)),
+  )
+  def test_fused_equals_separate_towers_with_the_same_weights(self, spec):
+    embeddings, mask = _history()
+    separate = [type(spec).from_config(spec.get_config()) for _ in range(3)]
+    expected = tf.stack([t(embeddings, mask=mask) for t in separate], axis=1)
+    fused = towers.fuse(spec, 3)
+    fused(embeddings, mask=mask)
+    fused.load_from_towers(separate)
+    self.assertAllClose(fused(embeddings, mask=mask), expected, atol=1e-5)
+    restored = type(fused).from_config(fused.get_config())
+    restored(embeddings, mask=mask)
+    restored.set_weights(fused.get_weights())
+    self.assertAllClose(restored(embeddings, mask=mask), expected, atol=1e-5)
+
+  def test_only_mean_pool_and_gru_fuse(self):
+    self.assertTrue(towers.can_fuse(towers.GRUTower()))
+    self.assertFalse(towers.can_fuse(towers.SelfAttentionTower()))
+
+
+class ItemTowerTest(tf.test.TestCase):
+  def test_identity_of_the_shared_embedding_when_plain(self):
+    embedding = tf.keras.layers.Embedding(10, 4)
+    tower = towers.ItemTower(embedding, normalize=False)
+    self.assertAllClose(tower(tf.range(10)), embedding(tf.range(10)))
+    normalized = towers.ItemTower(embedding)(tf.range(10))
+    self.assertAllClose(tf.norm(normalized, axis=-1), tf.ones(10))
+
+  def test_features_add_a_projection_of_their_masked_mean(self):
+    embedding = tf.keras.layers.Embedding(4, 3)
+    table = np.array([[0, 0], [1, 0], [1, 2], [2, 1]])
+    tower = towers.ItemTower(embedding, feature_table=table, feature_vocab_size=3, normalize=False)
+    vectors = tower(tf.range(4)).numpy()
+    features = tower.feature_embedding.embeddings.numpy()
+    projection = tower.feature_projection.kernel.numpy()
+    ids = embedding.embeddings.numpy()
+    self.assertAllClose(vectors[0], ids[0])  # no features
+    self.assertAllClose(vectors[1], ids[1] + features[1] @ projection, atol=1e-6)
+    self.assertAllClose(
+      vectors[2], ids[2] + (features[1] + features[2]) / 2 @ projection, atol=1e-6
+    )
+    self.assertAllClose(vectors[2] - ids[2], vectors[3] - ids[3], atol=1e-6)  # order-free
+
+  def test_feature_table_survives_config_and_weights(self):
+    embedding = tf.keras.layers.Embedding(4, 3)
+    table = np.array([[0, 0], [1, 0], [1, 2], [2, 1]])
+    tower = towers.ItemTower(embedding, feature_table=table, feature_vocab_size=3)
+    expected = tower(tf.range(4))
+    restored = towers.ItemTower(embedding, **tower.get_config())
+    restored(tf.range(4))
+    restored.set_weights(tower.get_weights())
+    self.assertAllClose(restored(tf.range(4)), expected)
+
+  def test_bad_feature_table(self):
+    embedding = tf.keras.layers.Embedding(4, 3)
+    with self.assertRaisesRegex(ValueError, re.escape("[num_items, max_features]")):
+      towers.ItemTower(embedding, feature_table=np.zeros(4, int), feature_vocab_size=3)
+    with self.assertRaisesRegex(ValueError, "feature_vocab_size=3"):
+      towers.ItemTower(embedding, feature_table=np.full((4, 1), 5), feature_vocab_size=3)
+
+
+if __name__ == "__main__":
+  tf.test.main()

@@ -76,7 +76,9 @@ class MultiTowerModelTest(tf.test.TestCase, parameterized.TestCase):
     batch = next(iter(data.training_dataset(self.data, batch_size=32, max_len=8, seed=1)))
     users = model(batch)
     self.assertEqual(users.shape, (32, 1, 16))
-    expected = tfrs.tasks.Retrieval(temperature=0.1)(users[:, 0], model.item_tower(batch["item_id"]))
+    expected = tfrs.tasks.Retrieval(temperature=0.1)(
+      users[:, 0], model.item_tower(batch["item_id"])
+    )
     self.assertAllClose(model.compute_loss(batch), expected, rtol=1e-5)
 
   def test_fused_towers_equal_separate_towers_with_the_same_weights(self):
@@ -118,7 +120,9 @@ class MultiTowerModelTest(tf.test.TestCase, parameterized.TestCase):
     losses = self._train(model, epochs=2)
     self.assertLess(losses[-1], losses[0])
     restored = models.MultiTowerModel.from_config(model.get_config())
-    self.assertEqual(restored.item_tower.get_config()["feature_table_shape"], [self.data.num_items, 1])
+    self.assertEqual(
+      restored.item_tower.get_config()["feature_table_shape"], [self.data.num_items, 1]
+    )
 
   def test_trains_under_mirrored_strategy(self):
     strategy = tf.distribute.MirroredStrategy(["/cpu:0"])
@@ -135,7 +139,9 @@ class MultiTowerModelTest(tf.test.TestCase, parameterized.TestCase):
   def test_tower_count_mismatch_is_named(self):
     embedding = tf.keras.layers.Embedding(10, 4)
     with self.assertRaisesRegex(ValueError, "num_towers=3 disagrees with the 2 user_towers"):
-      models.MultiTowerModel(embedding, [towers.GRUTower(4, 4), towers.GRUTower(4, 4)], num_towers=3)
+      models.MultiTowerModel(
+        embedding, [towers.GRUTower(4, 4), towers.GRUTower(4, 4)], num_towers=3
+      )
     model = models.MultiTowerModel(
       embedding, towers.GRUTower(4, 4), num_towers=2, task=tasks.IDWRetrieval(num_towers=3)
     )

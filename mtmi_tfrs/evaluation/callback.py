@@ -1,6 +1,8 @@
 """A Keras callback that evaluates retrieval metrics during `fit`."""
 
-from typing import Mapping, Optional, Sequence
+from typing import Mapping
+from typing import Optional
+from typing import Sequence
 
 import numpy as np
 import tensorflow as tf
@@ -17,9 +19,15 @@ class RetrievalEvaluation(tf.keras.callbacks.Callback):
   callbacks in the `callbacks` list.
   """
 
-  def __init__(self, examples: Mapping[str, np.ndarray], num_items: int,
-               ks: Sequence[int] = (20, 50), every: int = 1, prefix: str = "val_",
-               batch_size: int = 512) -> None:
+  def __init__(
+    self,
+    examples: Mapping[str, np.ndarray],
+    num_items: int,
+    ks: Sequence[int] = (20, 50),
+    every: int = 1,
+    prefix: str = "val_",
+    batch_size: int = 512,
+  ) -> None:
     """Initializes the callback.
 
     Args:
@@ -43,8 +51,9 @@ class RetrievalEvaluation(tf.keras.callbacks.Callback):
     last = self.params.get("epochs") if self.params else None
     if (epoch + 1) % self._every and epoch + 1 != last:
       return
-    metrics = evaluate_model(self.model, self._examples, self._num_items, self._ks,
-                             batch_size=self._batch_size)
+    metrics = evaluate_model(
+      self.model, self._examples, self._num_items, self._ks, batch_size=self._batch_size
+    )
     metrics.pop("users")
     self.history.append({"epoch": epoch + 1, **metrics})
     if logs is not None:

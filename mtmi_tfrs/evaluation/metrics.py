@@ -1,6 +1,10 @@
 """Recall, NDCG and HitRate at N over merged full-catalogue retrieval."""
 
-from typing import Callable, Dict, Mapping, Optional, Sequence
+from typing import Callable
+from typing import Dict
+from typing import Mapping
+from typing import Optional
+from typing import Sequence
 
 import numpy as np
 import tensorflow as tf
@@ -46,8 +50,9 @@ def retrieval_metrics(retrieved: np.ndarray, targets: np.ndarray, ks: Sequence[i
   return sums
 
 
-def build_index(item_vectors: tf.Tensor, index: Optional[MultiInterestTopK] = None,
-                k: int = 50) -> MultiInterestTopK:
+def build_index(
+  item_vectors: tf.Tensor, index: Optional[MultiInterestTopK] = None, k: int = 50
+) -> MultiInterestTopK:
   """Indexes every real item (indices >= 2; padding and OOV rows are left out).
 
   Args:
@@ -63,9 +68,14 @@ def build_index(item_vectors: tf.Tensor, index: Optional[MultiInterestTopK] = No
   return index.index(item_vectors[NUM_RESERVED:], tf.range(NUM_RESERVED, num_items))
 
 
-def evaluate(user_vectors_fn: Callable[[tf.Tensor], tf.Tensor], index: MultiInterestTopK,
-             examples: Mapping[str, np.ndarray], ks: Sequence[int] = (20, 50),
-             batch_size: int = 512, exclude_history: bool = False) -> Dict[str, float]:
+def evaluate(
+  user_vectors_fn: Callable[[tf.Tensor], tf.Tensor],
+  index: MultiInterestTopK,
+  examples: Mapping[str, np.ndarray],
+  ks: Sequence[int] = (20, 50),
+  batch_size: int = 512,
+  exclude_history: bool = False,
+) -> Dict[str, float]:
   """Recall/NDCG/HitRate@N of merged retrieval through `index`.
 
   Args:
@@ -92,11 +102,11 @@ def evaluate(user_vectors_fn: Callable[[tf.Tensor], tf.Tensor], index: MultiInte
   max_k = max(ks)
   totals: Dict[str, float] = {}
   for start in range(0, len(history), batch_size):
-    batch = tf.constant(history[start:start + batch_size])
+    batch = tf.constant(history[start : start + batch_size])
     vectors = user_vectors_fn(batch)
     exclusions = tf.where(batch > 0, batch, -1) if exclude_history else None
     _, retrieved = index(vectors, k=max_k, exclusions=exclusions)
-    sums = retrieval_metrics(retrieved.numpy(), targets[start:start + batch_size], ks)
+    sums = retrieval_metrics(retrieved.numpy(), targets[start : start + batch_size], ks)
     for name, value in sums.items():
       totals[name] = totals.get(name, 0) + value
   users = totals.pop("users", 0)
@@ -105,10 +115,15 @@ def evaluate(user_vectors_fn: Callable[[tf.Tensor], tf.Tensor], index: MultiInte
   return {**{name: value / users for name, value in sorted(totals.items())}, "users": users}
 
 
-def evaluate_model(model: tf.keras.Model, examples: Mapping[str, np.ndarray],
-                   num_items: int, ks: Sequence[int] = (20, 50),
-                   index: Optional[MultiInterestTopK] = None, batch_size: int = 512,
-                   exclude_history: bool = False) -> Dict[str, float]:
+def evaluate_model(
+  model: tf.keras.Model,
+  examples: Mapping[str, np.ndarray],
+  num_items: int,
+  ks: Sequence[int] = (20, 50),
+  index: Optional[MultiInterestTopK] = None,
+  batch_size: int = 512,
+  exclude_history: bool = False,
+) -> Dict[str, float]:
   """`evaluate` for a model with an `item_tower` that maps indices to vectors.
 
   Args:
@@ -123,5 +138,6 @@ def evaluate_model(model: tf.keras.Model, examples: Mapping[str, np.ndarray],
   """
   item_vectors = model.item_tower(tf.range(num_items))
   built = build_index(item_vectors, index, k=max(ks))
-  return evaluate(lambda h: model(h, training=False), built, examples, ks, batch_size,
-                  exclude_history)
+  return evaluate(
+    lambda h: model(h, training=False), built, examples, ks, batch_size, exclude_history
+  )

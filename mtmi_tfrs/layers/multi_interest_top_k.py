@@ -1,14 +1,16 @@
 """Multi-interest top-k retrieval: one index, K queries per user, merged lists."""
 
 import abc
-from typing import Optional, Tuple, Union
+from typing import Optional
+from typing import Tuple
+from typing import Union
 
 import tensorflow as tf
 import tensorflow_recommenders as tfrs
 
 
 def merge_interest_lists(
-    scores: tf.Tensor, positions: tf.Tensor, k: int, excluded: Optional[tf.Tensor] = None
+  scores: tf.Tensor, positions: tf.Tensor, k: int, excluded: Optional[tf.Tensor] = None
 ) -> Tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
   """Pools K per-interest top lists, keeps each item once with its best score.
 
@@ -58,7 +60,12 @@ def merge_interest_lists(
     axis=1,
   )
   pooled_scores = tf.where(first, pooled_scores, neg_inf)
-  k = tf.minimum(k, tf.shape(pooled_scores)[1])
+  # Missing entries at the end keep the output k wide when the pool is smaller.
+  padding = tf.fill([batch_size, k], neg_inf)
+  pooled_scores = tf.concat([pooled_scores, padding], axis=1)
+  no_item = tf.fill([batch_size, k], -1)
+  pooled_positions = tf.concat([pooled_positions, no_item], axis=1)
+  pooled_interests = tf.concat([pooled_interests, no_item], axis=1)
   top_scores, top = tf.math.top_k(pooled_scores, k=k)
   found = top_scores > neg_inf
   top_positions = tf.where(found, tf.gather(pooled_positions, top, batch_dims=1), -1)
@@ -146,7 +153,8 @@ class MultiInterestTopK(tfrs.layers.factorized_top_k.TopK, abc.ABC):
 
     Args:
       queries: `[batch, K, dim]` user vectors, or `[batch, dim]`.
-      k: Results per user; defaults to the constructor's `k`.
+      k: Results per user (an int or a scalar int32 tensor); defaults to the
+        constructor's `k`.
       exclusions: Optional `[batch, num_exclusions]` identifiers never to
         return (e.g. the history), padded with an identifier not in the index.
       return_interests: Whether to also return, for each result, the index of
@@ -172,8 +180,8 @@ class MultiInterestTopK(tfrs.layers.factorized_top_k.TopK, abc.ABC):
         f"{queries.shape.as_list() if queries.shape.rank is not None else None}."
       )
     batch_size, num_interests = tf.shape(queries)[0], tf.shape(queries)[1]
-    num_exclusions = 0 if exclusions is None else int(exclusions.shape[1])
-    fetch = min(k + num_exclusions, self._num_candidates)
+    num_exclusions = 0 if exclusions is None else tf.shape(exclusions)[1]
+    fetch = tf.minimum(k + num_exclusions, self._num_candidates)
     scores, positions = self._search(tf.reshape(queries, [-1, queries.shape[-1]]), fetch)
     shape = [batch_size, num_interests, -1]
     scores, positions = tf.reshape(scores, shape), tf.reshape(positions, shape)

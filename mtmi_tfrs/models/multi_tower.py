@@ -94,7 +94,8 @@ class MultiTowerModel(tfrs.Model):
       num_towers = 1 if num_towers is None else num_towers
       if num_towers < 1:
         raise ValueError(f"num_towers must be >= 1, got {num_towers}.")
-      self._tower_spec = user_towers
+      # The spec is kept as a config: when fused, the layer itself is unused.
+      self._tower_spec_config = tf.keras.layers.serialize(user_towers)
       self._fused = fuse and num_towers > 1 and towers_lib.can_fuse(user_towers)
       if self._fused:
         self.user_towers = [towers_lib.fuse(user_towers, num_towers)]
@@ -109,7 +110,7 @@ class MultiTowerModel(tfrs.Model):
           f"num_towers={num_towers} disagrees with the {len(user_towers)} user_towers given."
         )
       num_towers = len(user_towers)
-      self._tower_spec = None
+      self._tower_spec_config = None
       self._fused = False
       self.user_towers = user_towers
     self._num_towers = num_towers
@@ -186,8 +187,8 @@ class MultiTowerModel(tfrs.Model):
 
   def get_config(self) -> Dict:
     serialize = tf.keras.layers.serialize
-    if self._tower_spec is not None:
-      towers_config = serialize(self._tower_spec)
+    if self._tower_spec_config is not None:
+      towers_config = self._tower_spec_config
     else:
       towers_config = [serialize(tower) for tower in self.user_towers]
     return {

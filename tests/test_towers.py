@@ -12,6 +12,10 @@ _TOWERS = [
   dict(testcase_name="mean_pool", tower_fn=lambda: towers.MeanPoolTower((16,), 8)),
   dict(testcase_name="gru", tower_fn=lambda: towers.GRUTower(12, 8)),
   dict(
+    testcase_name="attention_pool",
+    tower_fn=lambda: towers.AttentionPoolTower(max_len=6, hidden_units=10, output_dim=8),
+  ),
+  dict(
     testcase_name="self_attention",
     tower_fn=lambda: towers.SelfAttentionTower(max_len=6, output_dim=8, dropout=0.0),
   ),
@@ -73,6 +77,7 @@ class FusedTowersTest(tf.test.TestCase, parameterized.TestCase):
   @parameterized.named_parameters(
     dict(testcase_name="mean_pool", spec=towers.MeanPoolTower((16, 12), 8)),
     dict(testcase_name="gru", spec=towers.GRUTower(12, 8)),
+    dict(testcase_name="attention_pool", spec=towers.AttentionPoolTower(6, 10, 8)),
   )
   def test_fused_equals_separate_towers_with_the_same_weights(self, spec):
     embeddings, mask = _history()
@@ -87,7 +92,7 @@ class FusedTowersTest(tf.test.TestCase, parameterized.TestCase):
     restored.set_weights(fused.get_weights())
     self.assertAllClose(restored(embeddings, mask=mask), expected, atol=1e-5)
 
-  def test_only_mean_pool_and_gru_fuse(self):
+  def test_self_attention_does_not_fuse(self):
     self.assertTrue(towers.can_fuse(towers.GRUTower()))
     self.assertFalse(towers.can_fuse(towers.SelfAttentionTower()))
 

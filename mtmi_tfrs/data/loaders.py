@@ -93,18 +93,23 @@ def _parse_ids(values: pd.Series, path: str, column: str, header: bool) -> pd.Se
 
 
 def _parse_timestamps(values: pd.Series, path: str, column: str, header: bool) -> pd.Series:
+  """Unix seconds, or dates/datetimes when no value in the column is a number."""
   numeric = pd.to_numeric(values, errors="coerce")
-  if not numeric.isna().any():
-    return numeric.astype(np.int64)
-  dates = pd.to_datetime(values, errors="coerce", utc=True, format="mixed")
-  bad = np.flatnonzero(dates.isna().to_numpy())
+  if numeric.notna().any():
+    parsed, kind = numeric, "unix timestamp"
+  else:
+    parsed, kind = pd.to_datetime(values, errors="coerce", utc=True, format="mixed"), "date"
+  bad = np.flatnonzero(parsed.isna().to_numpy())
   if len(bad):
     line = _line_number(values.to_frame(), bad[0], header)
     raise DataError(
       f"{path}: line {line}: column {column!r}: cannot parse timestamp "
-      f"{values.iloc[bad[0]]!r} ({len(bad)} rows in all)."
+      f"{values.iloc[bad[0]]!r} as a {kind} ({len(bad)} rows in all)."
     )
-  return (dates.astype("int64") // 10**9).astype(np.int64)
+  if kind == "date":
+    epoch = pd.Timestamp(0, tz="UTC")
+    return ((parsed - epoch) // pd.Timedelta(seconds=1)).astype(np.int64)
+  return parsed.astype(np.int64)
 
 
 def _parse_weights(values: pd.Series, path: str, column: str, header: bool) -> pd.Series:

@@ -1,5 +1,15 @@
-"""Retrieval models."""
+"""Retrieval models: MTMI and the baselines it is measured against."""
 
+from mtmi_tfrs.models.baselines import CapsuleExtractor
+from mtmi_tfrs.models.baselines import RoutedRetrieval
+from mtmi_tfrs.models.baselines import SelfAttentiveExtractor
+from mtmi_tfrs.models.baselines import build_model
 from mtmi_tfrs.models.multi_tower import MultiTowerModel
 
-__all__ = ["MultiTowerModel"]
+__all__ = [
+  "CapsuleExtractor",
+  "MultiTowerModel",
+  "RoutedRetrieval",
+  "SelfAttentiveExtractor",
+  "build_model",
+]

@@ -74,7 +74,9 @@ class MultiTowerModel(tfrs.Model):
       user_towers: One tower layer to replicate `num_towers` times (with
         independent weights), or a list of K tower layers. A tower maps
         `[batch, max_len, dim]` embeddings and a `[batch, max_len]` mask to
-        `[batch, dim]`.
+        `[batch, dim]`. A layer with a `num_interests` attribute is a
+        single-tower multi-interest extractor mapping them to
+        `[batch, K, dim]` (the baselines' ComiRec and MIND extractors).
       num_towers: K when `user_towers` is a single layer (default 1); must
         equal the list length when it is a list.
       item_tower: Item tower; defaults to `ItemTower(item_embedding)`.
@@ -90,14 +92,25 @@ class MultiTowerModel(tfrs.Model):
       ValueError: if `num_towers` disagrees with the towers.
     """
     super().__init__(name=name, **kwargs)
-    if isinstance(user_towers, tf.keras.layers.Layer):
+    if isinstance(user_towers, tf.keras.layers.Layer) and hasattr(user_towers, "num_interests"):
+      # A single-tower multi-interest extractor (ComiRec, MIND): one layer, K vectors.
+      if num_towers is not None and num_towers != user_towers.num_interests:
+        raise ValueError(
+          f"num_towers={num_towers} disagrees with the extractor's "
+          f"num_interests={user_towers.num_interests}."
+        )
+      num_towers = user_towers.num_interests
+      self._tower_spec_config = tf.keras.layers.serialize(user_towers)
+      self._multi_vector = True
+      self.user_towers = [user_towers]
+    elif isinstance(user_towers, tf.keras.layers.Layer):
       num_towers = 1 if num_towers is None else num_towers
       if num_towers < 1:
         raise ValueError(f"num_towers must be >= 1, got {num_towers}.")
       # The spec is kept as a config: when fused, the layer itself is unused.
       self._tower_spec_config = tf.keras.layers.serialize(user_towers)
-      self._fused = fuse and num_towers > 1 and towers_lib.can_fuse(user_towers)
-      if self._fused:
+      self._multi_vector = fuse and num_towers > 1 and towers_lib.can_fuse(user_towers)
+      if self._multi_vector:
         self.user_towers = [towers_lib.fuse(user_towers, num_towers)]
       else:
         self.user_towers = [user_towers] + [_fresh_copy(user_towers) for _ in range(num_towers - 1)]
@@ -111,7 +124,7 @@ class MultiTowerModel(tfrs.Model):
         )
       num_towers = len(user_towers)
       self._tower_spec_config = None
-      self._fused = False
+      self._multi_vector = False
       self.user_towers = user_towers
     self._num_towers = num_towers
     self._fuse = fuse
@@ -149,7 +162,7 @@ class MultiTowerModel(tfrs.Model):
       )
     mask = tf.not_equal(history, 0)
     embedded = self.item_embedding(history)
-    if self._fused:
+    if self._multi_vector:
       vectors = self.user_towers[0](embedded, mask=mask, training=training)
     else:
       vectors = tf.stack(

@@ -1,5 +1,7 @@
 """User and item towers."""
 
+from mtmi_tfrs.towers.attention_pool import AttentionPoolTower
+from mtmi_tfrs.towers.fused import FusedAttentionPoolTowers
 from mtmi_tfrs.towers.fused import FusedGRUTowers
 from mtmi_tfrs.towers.fused import FusedMeanPoolTowers
 from mtmi_tfrs.towers.fused import can_fuse
@@ -10,6 +12,8 @@ from mtmi_tfrs.towers.mean_pool import MeanPoolTower
 from mtmi_tfrs.towers.self_attention import SelfAttentionTower
 
 __all__ = [
+  "AttentionPoolTower",
+  "FusedAttentionPoolTowers",
   "FusedGRUTowers",
   "FusedMeanPoolTowers",
   "GRUTower",

@@ -6,6 +6,8 @@ from typing import Sequence
 
 import tensorflow as tf
 
+from mtmi_tfrs.towers.attention_pool import AttentionPoolTower
+from mtmi_tfrs.towers.attention_pool import attentive_pool
 from mtmi_tfrs.towers.gru import GRUTower
 from mtmi_tfrs.towers.mean_pool import MeanPoolTower
 from mtmi_tfrs.towers.mean_pool import masked_mean
@@ -202,7 +204,100 @@ class FusedGRUTowers(tf.keras.layers.Layer):
     return config
 
 
-_FUSED_FORMS = {MeanPoolTower: FusedMeanPoolTowers, GRUTower: FusedGRUTowers}
+@tf.keras.utils.register_keras_serializable(package="mtmi_tfrs")
+class FusedAttentionPoolTowers(tf.keras.layers.Layer):
+  """K `AttentionPoolTower`s with independent weights, as batched einsums."""
+
+  def __init__(
+    self,
+    num_towers: int,
+    max_len: int = 50,
+    hidden_units: int = 128,
+    output_dim: int = 64,
+    name: Optional[str] = None,
+    **kwargs,
+  ) -> None:
+    """Initializes the layer.
+
+    Args:
+      num_towers: K.
+      max_len, hidden_units, output_dim: As in `AttentionPoolTower`.
+    """
+    super().__init__(name=name, **kwargs)
+    self._num_towers = num_towers
+    self._max_len = max_len
+    self._hidden_units = hidden_units
+    self._output_dim = output_dim
+
+  def build(self, input_shape):
+    k, dim, hidden = self._num_towers, int(input_shape[-1]), self._hidden_units
+    glorot = tf.keras.initializers.GlorotUniform()
+    self.positions = self.add_weight(
+      name="positions",
+      shape=[k, self._max_len, dim],
+      initializer=tf.keras.initializers.RandomNormal(stddev=0.02),
+    )
+    self.hidden_kernel = self.add_weight(
+      name="hidden_kernel", shape=[k, dim, hidden], initializer=glorot
+    )
+    self.hidden_bias = self.add_weight(name="hidden_bias", shape=[k, hidden], initializer="zeros")
+    self.score_kernel = self.add_weight(name="score_kernel", shape=[k, hidden], initializer=glorot)
+    self.output_kernel = self.add_weight(
+      name="output_kernel", shape=[k, dim, self._output_dim], initializer=glorot
+    )
+    self.output_bias = self.add_weight(
+      name="output_bias", shape=[k, self._output_dim], initializer="zeros"
+    )
+    super().build(input_shape)
+
+  def call(self, history_embeddings: tf.Tensor, mask: Optional[tf.Tensor] = None) -> tf.Tensor:
+    """Encodes a history with every tower.
+
+    Args:
+      history_embeddings: `[batch, max_len, dim]` embedded, left-padded history.
+      mask: `[batch, max_len]` boolean mask of the valid positions.
+
+    Returns:
+      `[batch, K, output_dim]` user vectors.
+    """
+    pooled = attentive_pool(
+      history_embeddings,
+      mask,
+      self.positions,
+      self.hidden_kernel,
+      self.hidden_bias,
+      self.score_kernel,
+    )
+    return tf.einsum("bkd,kdo->bko", pooled, self.output_kernel) + self.output_bias
+
+  def load_from_towers(self, towers: List[AttentionPoolTower]) -> None:
+    """Copies the weights of K built `AttentionPoolTower`s into this layer."""
+    for name in ("positions", "hidden_kernel", "hidden_bias", "score_kernel"):
+      getattr(self, name).assign(tf.concat([getattr(t, name) for t in towers], axis=0))
+    self.output_kernel.assign(tf.stack([t.projection.kernel for t in towers]))
+    self.output_bias.assign(tf.stack([t.projection.bias for t in towers]))
+
+  def compute_mask(self, inputs, mask=None):
+    return None
+
+  def get_config(self):
+    config = super().get_config()
+    config.update(
+      {
+        "num_towers": self._num_towers,
+        "max_len": self._max_len,
+        "hidden_units": self._hidden_units,
+        "output_dim": self._output_dim,
+      }
+    )
+    return config
+
+
+_FUSED_FORMS = {
+  MeanPoolTower: FusedMeanPoolTowers,
+  GRUTower: FusedGRUTowers,
+  AttentionPoolTower: FusedAttentionPoolTowers,
+}
 
 
 def can_fuse(tower: tf.keras.layers.Layer) -> bool:

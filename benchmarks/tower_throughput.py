@@ -4,7 +4,7 @@ Trains MultiTowerModel on the synthetic default data for a fixed number of
 steps per configuration (after a warm-up) and reports examples/s and the time
 ratio against K = 1. Prints a table and writes JSON.
 
-    python benchmarks/tower_throughput.py --steps 200 --output benchmarks/results/tower_throughput.json
+    python benchmarks/tower_throughput.py --steps 200
 """
 
 import json

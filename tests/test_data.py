@@ -251,13 +251,9 @@ class PipelineTest(tf.test.TestCase, parameterized.TestCase):
     self.assertEqual(targets[4], first[5])
 
   def test_random_mode_samples_valid_cuts_deterministically(self):
-    make = lambda: data.training_dataset(
-      self.data,
-      batch_size=50,
-      max_len=5,
-      mode="random",  # noqa: E731
-      seed=3,
-    )
+    def make():
+      return data.training_dataset(self.data, batch_size=50, max_len=5, mode="random", seed=3)
+
     first, second = next(iter(make())), next(iter(make()))
     self.assertAllEqual(first["item_id"], second["item_id"])
     self.assertEqual(first["history"].shape, (50, 5))

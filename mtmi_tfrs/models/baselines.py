@@ -8,7 +8,6 @@ are one extractor layer producing K vectors, trained as their papers do on
 the interest closest to the target (`RoutedRetrieval`).
 """
 
-
 import tensorflow as tf
 import tensorflow_recommenders as tfrs
 

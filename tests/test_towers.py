@@ -78,6 +78,7 @@ class FusedTowersTest(tf.test.TestCase, parameterized.TestCase):
     dict(testcase_name="mean_pool", spec=towers.MeanPoolTower((16, 12), 8)),
     dict(testcase_name="gru", spec=towers.GRUTower(12, 8)),
     dict(testcase_name="attention_pool", spec=towers.AttentionPoolTower(6, 10, 8)),
+    dict(testcase_name="attention_pool_identity", spec=towers.AttentionPoolTower(6, 10, None)),
   )
   def test_fused_equals_separate_towers_with_the_same_weights(self, spec):
     embeddings, mask = _history()

@@ -223,6 +223,8 @@ def build_model(
       return towers_lib.MeanPoolTower((2 * dim,), dim)
     if name == "attention_pool":
       return towers_lib.AttentionPoolTower(max_len=max_len, hidden_units=2 * dim, output_dim=dim)
+    if name == "attention_pool_identity":
+      return towers_lib.AttentionPoolTower(max_len=max_len, hidden_units=2 * dim, output_dim=None)
     if name == "self_attention":
       return towers_lib.SelfAttentionTower(max_len=max_len, output_dim=dim)
     raise ValueError(

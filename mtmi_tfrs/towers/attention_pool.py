@@ -60,7 +60,9 @@ class AttentionPoolTower(tf.keras.layers.Layer):
     Args:
       max_len: Longest history the positional embeddings cover.
       hidden_units: Width of the attention's hidden layer.
-      output_dim: Size of the user vector.
+      output_dim: Size of the user vector; None returns the pooled history
+        embedding itself (the user vector then lies in the item embedding
+        space, as ComiRec-SA's interests do).
     """
     super().__init__(name=name, **kwargs)
     self._max_len = max_len
@@ -87,7 +89,7 @@ class AttentionPoolTower(tf.keras.layers.Layer):
       shape=[1, self._hidden_units],
       initializer=tf.keras.initializers.GlorotUniform(),
     )
-    self.projection = tf.keras.layers.Dense(self._output_dim)
+    self.projection = tf.keras.layers.Dense(self._output_dim) if self._output_dim else None
     super().build(input_shape)
 
   def call(self, history_embeddings: tf.Tensor, mask: Optional[tf.Tensor] = None) -> tf.Tensor:
@@ -98,7 +100,7 @@ class AttentionPoolTower(tf.keras.layers.Layer):
       mask: `[batch, max_len]` boolean mask of the valid positions.
 
     Returns:
-      `[batch, output_dim]` user vectors.
+      `[batch, output_dim]` (or `[batch, dim]`) user vectors.
     """
     pooled = attentive_pool(
       history_embeddings,
@@ -108,7 +110,7 @@ class AttentionPoolTower(tf.keras.layers.Layer):
       self.hidden_bias,
       self.score_kernel,
     )
-    return self.projection(pooled[:, 0])
+    return self.projection(pooled[:, 0]) if self.projection is not None else pooled[:, 0]
 
   def compute_mask(self, inputs, mask=None):
     return None

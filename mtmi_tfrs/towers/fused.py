@@ -213,7 +213,7 @@ class FusedAttentionPoolTowers(tf.keras.layers.Layer):
     num_towers: int,
     max_len: int = 50,
     hidden_units: int = 128,
-    output_dim: int = 64,
+    output_dim: Optional[int] = 64,
     name: Optional[str] = None,
     **kwargs,
   ) -> None:
@@ -242,12 +242,13 @@ class FusedAttentionPoolTowers(tf.keras.layers.Layer):
     )
     self.hidden_bias = self.add_weight(name="hidden_bias", shape=[k, hidden], initializer="zeros")
     self.score_kernel = self.add_weight(name="score_kernel", shape=[k, hidden], initializer=glorot)
-    self.output_kernel = self.add_weight(
-      name="output_kernel", shape=[k, dim, self._output_dim], initializer=glorot
-    )
-    self.output_bias = self.add_weight(
-      name="output_bias", shape=[k, self._output_dim], initializer="zeros"
-    )
+    if self._output_dim:
+      self.output_kernel = self.add_weight(
+        name="output_kernel", shape=[k, dim, self._output_dim], initializer=glorot
+      )
+      self.output_bias = self.add_weight(
+        name="output_bias", shape=[k, self._output_dim], initializer="zeros"
+      )
     super().build(input_shape)
 
   def call(self, history_embeddings: tf.Tensor, mask: Optional[tf.Tensor] = None) -> tf.Tensor:
@@ -268,14 +269,17 @@ class FusedAttentionPoolTowers(tf.keras.layers.Layer):
       self.hidden_bias,
       self.score_kernel,
     )
+    if not self._output_dim:
+      return pooled
     return tf.einsum("bkd,kdo->bko", pooled, self.output_kernel) + self.output_bias
 
   def load_from_towers(self, towers: List[AttentionPoolTower]) -> None:
     """Copies the weights of K built `AttentionPoolTower`s into this layer."""
     for name in ("positions", "hidden_kernel", "hidden_bias", "score_kernel"):
       getattr(self, name).assign(tf.concat([getattr(t, name) for t in towers], axis=0))
-    self.output_kernel.assign(tf.stack([t.projection.kernel for t in towers]))
-    self.output_bias.assign(tf.stack([t.projection.bias for t in towers]))
+    if self._output_dim:
+      self.output_kernel.assign(tf.stack([t.projection.kernel for t in towers]))
+      self.output_bias.assign(tf.stack([t.projection.bias for t in towers]))
 
   def compute_mask(self, inputs, mask=None):
     return None

@@ -11,6 +11,8 @@ the interest closest to the target (`RoutedRetrieval`).
 import tensorflow as tf
 import tensorflow_recommenders as tfrs
 
+from mtmi_tfrs import towers as towers_lib
+from mtmi_tfrs.models.multi_tower import MultiTowerModel
 from mtmi_tfrs.towers.item import ItemTower
 
 _NEG_INF = -1e9
@@ -136,6 +138,7 @@ class RoutedRetrieval(tf.keras.layers.Layer, tfrs.tasks.base.Task):
   all candidates with `<u, v> / temperature`. With `hard_negative_beta > 0`
   the negatives are re-weighted by `exp(beta * s_j) / mean_j exp(beta * s_j)`
   (REMI's interest-aware hard negative mining, weights held constant).
+  Accidental hits and log-Q correction are not applied, as in ComiRec's code.
   """
 
   def __init__(self, temperature: float = 0.1, hard_negative_beta: float = 0.0, **kwargs) -> None:
@@ -213,8 +216,6 @@ def build_model(
   Returns:
     A compiled-ready `MultiTowerModel`.
   """
-  from mtmi_tfrs import towers as towers_lib  # pylint: disable=g-import-not-at-top
-  from mtmi_tfrs.models.multi_tower import MultiTowerModel  # pylint: disable=g-import-not-at-top
 
   def make_tower(name):
     if name == "gru":

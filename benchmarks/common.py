@@ -13,6 +13,7 @@ import tensorflow as tf  # noqa: I001
 import mtmi_tfrs  # noqa: F401  (chooses Keras 2 before TensorFlow loads)
 from mtmi_tfrs import data
 
+RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 SHARED_DATA = os.environ.get(
   "MTMI_DATA_DIR", os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data")
 )

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 from absl import app
 from absl import flags
+from common import RESULTS
 from common import load_dataset
 from common import machine
 from common import markdown_table
@@ -27,7 +28,7 @@ from mtmi_tfrs import data
 FLAGS = flags.FLAGS
 flags.DEFINE_integer("scale", 10_000_000, "Interactions of the generated scale log (0: skip).")
 flags.DEFINE_bool("skip_real", False, "Skip ml-100k and amazon-beauty.")
-flags.DEFINE_string("output", "benchmarks/results/data_preparation.json", "JSON output path.")
+flags.DEFINE_string("output", os.path.join(RESULTS, "data_preparation.json"), "JSON output path.")
 
 
 def _peak_rss_gib() -> float:

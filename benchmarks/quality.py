@@ -10,12 +10,14 @@ JSON and Markdown.
     python benchmarks/quality.py --dataset synthetic --ablations
 """
 
+import os
 import time
 
 import numpy as np
 import tensorflow as tf  # noqa: I001
 from absl import app
 from absl import flags
+from common import RESULTS
 from common import load_dataset
 from common import machine
 from common import markdown_table
@@ -44,7 +46,7 @@ flags.DEFINE_integer("batch_size", 256, "Batch size.")
 flags.DEFINE_integer("dim", 64, "Embedding size.")
 flags.DEFINE_integer("num_interests", 4, "K.")
 flags.DEFINE_integer("max_len", 20, "History length.")
-flags.DEFINE_string("tower", "gru", "User tower of single, maxsim and MTMI.")
+flags.DEFINE_string("tower", "attention_pool_identity", "User tower of single, maxsim and MTMI.")
 flags.DEFINE_float("learning_rate", 1e-3, "Adam learning rate.")
 flags.DEFINE_string(
   "output", None, "JSON output (default benchmarks/results/quality_<dataset>.json)."
@@ -63,16 +65,19 @@ VARIANTS = {
   "comirec_sa": dict(kind="comirec_sa"),
   "comirec_dr": dict(kind="comirec_dr"),
   "remi": dict(kind="remi"),
-  "mtmi": _mtmi(),
+  "mtmi": _mtmi({"negatives": "per_tower"}),
+  "mtmi merged negatives": _mtmi({"negatives": "merged"}),
 }
 ABLATIONS = {
-  **{f"mtmi beta={b}": _mtmi({"beta": b}) for b in (0.0, 1.0, 2.0, 4.0, 8.0, INF)},
-  "mtmi no repel": _mtmi(repel=False),
-  **{f"mtmi K={k}": _mtmi(num_interests=k) for k in (1, 2, 8)},
-  "mtmi triplet": _mtmi({"loss": "triplet"}),
-  "mtmi per_tower negatives": _mtmi({"negatives": "per_tower"}),
-  "mtmi per_tower beta=8": _mtmi({"negatives": "per_tower", "beta": 8.0}),
-  "mtmi mixed towers": _mtmi(mixed_towers=True),
+  **{
+    f"mtmi beta={b}": _mtmi({"beta": b, "negatives": "per_tower"})
+    for b in (0.0, 1.0, 2.0, 4.0, INF)
+  },
+  "mtmi no repel": _mtmi({"negatives": "per_tower"}, repel=False),
+  **{f"mtmi K={k}": _mtmi({"negatives": "per_tower"}, num_interests=k) for k in (1, 2, 8)},
+  "mtmi triplet": _mtmi({"loss": "triplet", "negatives": "per_tower"}),
+  "mtmi merged beta=inf": _mtmi({"beta": INF, "negatives": "merged"}),
+  "mtmi mixed towers": _mtmi({"negatives": "per_tower"}, mixed_towers=True),
 }
 METRICS = [f"{m}@{n}" for n in (20, 50) for m in ("recall", "ndcg", "hit_rate")]
 
@@ -200,7 +205,8 @@ def main(argv):
   if unknown:
     raise app.UsageError(f"unknown model(s) {unknown}; choose from {sorted(variants)}")
   rows, statistics = [], None
-  output = FLAGS.output or f"benchmarks/results/quality_{FLAGS.dataset.replace('/', '_')}.json"
+  dataset_name = os.path.basename(os.path.normpath(FLAGS.dataset))
+  output = FLAGS.output or os.path.join(RESULTS, f"quality_{dataset_name}.json")
   for seed in (int(s) for s in FLAGS.seeds):
     prepared = data.prepare(log, seed=seed)
     statistics = prepared.statistics()

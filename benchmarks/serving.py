@@ -17,6 +17,7 @@ import scann  # noqa: F401  (registers the ScaNN ops for loading)
 import tensorflow as tf  # noqa: I001
 from absl import app
 from absl import flags
+from common import RESULTS
 from common import machine
 from common import markdown_table
 from common import write_results
@@ -31,7 +32,7 @@ FLAGS = flags.FLAGS
 flags.DEFINE_list("catalogues", ["100000", "1000000"], "Catalogue sizes.")
 flags.DEFINE_integer("requests", 300, "Timed single-user requests per export.")
 flags.DEFINE_integer("k", 100, "Results per request.")
-flags.DEFINE_string("output", "benchmarks/results/serving.json", "JSON output path.")
+flags.DEFINE_string("output", os.path.join(RESULTS, "serving.json"), "JSON output path.")
 
 DIM, K, MAX_LEN = 64, 4, 20
 

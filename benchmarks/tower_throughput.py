@@ -7,14 +7,16 @@ ratio against K = 1. Prints a table and writes JSON.
     python benchmarks/tower_throughput.py --steps 200
 """
 
-import json
 import os
-import platform
 import time
 
 import tensorflow as tf  # noqa: I001
 from absl import app
 from absl import flags
+from common import RESULTS
+from common import machine
+from common import markdown_table
+from common import write_results
 
 import mtmi_tfrs  # noqa: F401  (chooses Keras 2 before TensorFlow loads)
 from mtmi_tfrs import data
@@ -27,11 +29,15 @@ flags.DEFINE_integer("warmup", 20, "Untimed steps first (tracing, allocation).")
 flags.DEFINE_integer("batch_size", 256, "Batch size.")
 flags.DEFINE_integer("dim", 64, "Embedding and tower size.")
 flags.DEFINE_integer("max_len", 20, "History length.")
-flags.DEFINE_list("towers", ["gru", "mean_pool"], "Tower types to measure.")
-flags.DEFINE_string("output", "benchmarks/results/tower_throughput.json", "JSON output path.")
+flags.DEFINE_list(
+  "towers", ["attention_pool_identity", "gru", "mean_pool"], "Tower types to measure."
+)
+flags.DEFINE_string("output", os.path.join(RESULTS, "tower_throughput.json"), "JSON output path.")
 
 
 def _spec(kind, dim):
+  if kind == "attention_pool_identity":
+    return towers.AttentionPoolTower(FLAGS.max_len, 2 * dim, output_dim=None)
   if kind == "gru":
     return towers.GRUTower(dim, dim)
   if kind == "mean_pool":
@@ -81,25 +87,22 @@ def main(argv):
     for row in rows:
       if row["tower"] == kind:
         row["time_vs_k1"] = baseline / row["examples_per_s"]
-  print(f"{'tower':10s} {'K':>3s} {'form':9s} {'examples/s':>11s} {'time vs K=1':>12s}")
-  for row in rows:
-    print(
-      f"{row['tower']:10s} {row['K']:3d} {row['form']:9s} {row['examples_per_s']:11.0f} "
-      f"{row['time_vs_k1']:11.2f}x"
-    )
-  result = {
-    "benchmark": "tower_throughput",
-    "data": "synthetic default (6,000 users, 3,000 items), ComiRec train split, all cut points",
-    "batch_size": FLAGS.batch_size,
-    "dim": FLAGS.dim,
-    "max_len": FLAGS.max_len,
-    "steps": FLAGS.steps,
-    "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, TensorFlow {tf.__version__}",
-    "rows": rows,
-  }
-  os.makedirs(os.path.dirname(FLAGS.output) or ".", exist_ok=True)
-  with open(FLAGS.output, "w", encoding="utf-8") as handle:
-    json.dump(result, handle, indent=2)
+  table = markdown_table(rows, ["tower", "K", "form", "examples_per_s", "time_vs_k1"])
+  print(table)
+  write_results(
+    FLAGS.output,
+    {
+      "benchmark": "tower_throughput",
+      "data": "synthetic default (6,000 users, 3,000 items), train split, all cut points",
+      "batch_size": FLAGS.batch_size,
+      "dim": FLAGS.dim,
+      "max_len": FLAGS.max_len,
+      "steps": FLAGS.steps,
+      "machine": machine(),
+      "rows": rows,
+    },
+    table,
+  )
 
 
 if __name__ == "__main__":

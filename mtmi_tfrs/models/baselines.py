@@ -16,6 +16,9 @@ from mtmi_tfrs.models.multi_tower import MultiTowerModel
 from mtmi_tfrs.towers.item import ItemTower
 
 _NEG_INF = -1e9
+TOWERS = ("attention_pool_identity", "attention_pool", "gru", "mean_pool", "self_attention")
+# The cycle of tower types of `mixed_towers=True`.
+MIXED_TOWERS = ("attention_pool_identity", "gru", "mean_pool", "self_attention")
 
 
 @tf.keras.utils.register_keras_serializable(package="mtmi_tfrs")
@@ -206,12 +209,13 @@ def build_model(
     num_interests: K.
     max_len: History length.
     tower: User tower of `single`, `maxsim` and `mtmi`: `"gru"`,
-      `"mean_pool"`, `"attention_pool"` or `"self_attention"`.
+      `"mean_pool"`, `"attention_pool"` (projected), `"attention_pool_identity"`
+      (user vectors in the item embedding space) or `"self_attention"`.
     temperature: Softmax temperature of the TFRS-style and routed tasks.
     item_features, feature_vocab_size: Optional item feature table.
     task, repel: MTMI's IDW task and repel regulariser (`kind="mtmi"`).
-    mixed_towers: For `mtmi`/`maxsim`, cycle through GRU, mean-pool and
-      self-attention towers instead of K replicas of `tower`.
+    mixed_towers: For `mtmi`/`maxsim`, cycle through `MIXED_TOWERS`
+      instead of K replicas of `tower`.
 
   Returns:
     A compiled-ready `MultiTowerModel`.
@@ -228,9 +232,7 @@ def build_model(
       return towers_lib.AttentionPoolTower(max_len=max_len, hidden_units=2 * dim, output_dim=None)
     if name == "self_attention":
       return towers_lib.SelfAttentionTower(max_len=max_len, output_dim=dim)
-    raise ValueError(
-      f"tower must be gru, mean_pool, attention_pool or self_attention, got {name!r}."
-    )
+    raise ValueError(f"tower must be one of {TOWERS}, got {name!r}.")
 
   embedding = tf.keras.layers.Embedding(num_items, dim)
   item_tower = ItemTower(
@@ -241,7 +243,7 @@ def build_model(
     raise ValueError(f"kind must be one of {kinds}, got {kind!r}.")
   if kind in ("mtmi", "maxsim"):
     user_towers = (
-      [make_tower(("gru", "mean_pool", "self_attention")[i % 3]) for i in range(num_interests)]
+      [make_tower(MIXED_TOWERS[i % len(MIXED_TOWERS)]) for i in range(num_interests)]
       if mixed_towers
       else make_tower(tower)
     )

@@ -1,5 +1,6 @@
 """Retrieval models: MTMI and the baselines it is measured against."""
 
+from mtmi_tfrs.models.baselines import TOWERS
 from mtmi_tfrs.models.baselines import CapsuleExtractor
 from mtmi_tfrs.models.baselines import RoutedRetrieval
 from mtmi_tfrs.models.baselines import SelfAttentiveExtractor
@@ -7,6 +8,7 @@ from mtmi_tfrs.models.baselines import build_model
 from mtmi_tfrs.models.multi_tower import MultiTowerModel
 
 __all__ = [
+  "TOWERS",
   "CapsuleExtractor",
   "MultiTowerModel",
   "RoutedRetrieval",

@@ -19,13 +19,14 @@ SHARED_DATA = os.environ.get(
 )
 
 
-def load_dataset(name: str, data_format: Optional[str] = None):
+def load_dataset(name: str, data_format: Optional[str] = None, **synthetic_sizes):
   """Loads a benchmark data set by name or path.
 
   Args:
     name: `synthetic`, `ml-100k`, `amazon-beauty` (read from `$MTMI_DATA_DIR`
       or `../shared/data`), or a path to a file or directory.
     data_format: For paths: `movielens`, `amazon` or `table`.
+    **synthetic_sizes: Arguments of `make_synthetic` for `synthetic`.
 
   Returns:
     `(InteractionLog, SyntheticTruth or None)`.
@@ -34,7 +35,7 @@ def load_dataset(name: str, data_format: Optional[str] = None):
     FileNotFoundError: with instructions, when a named real data set is absent.
   """
   if name == "synthetic":
-    return data.make_synthetic(seed=0)
+    return data.make_synthetic(seed=0, **synthetic_sizes)
   if name in ("ml-100k", "amazon-beauty"):
     directory = os.path.join(SHARED_DATA, name)
     if not os.path.isdir(directory):

@@ -39,6 +39,8 @@ flags.DEFINE_list(
   "Rows of the main table.",
 )
 flags.DEFINE_bool("ablations", False, "Also run the MTMI ablations.")
+flags.DEFINE_integer("synthetic_users", 6000, "Users of the synthetic data set.")
+flags.DEFINE_integer("synthetic_items", 3000, "Items of the synthetic data set.")
 flags.DEFINE_list("seeds", ["0"], "Seeds (split, initialisation, shuffling).")
 flags.DEFINE_integer("epochs", 10, "Maximum epochs (passes over all training cut points).")
 flags.DEFINE_integer("patience", 2, "Early-stopping patience in epochs (validation Recall@50).")
@@ -198,7 +200,9 @@ def summarise(rows, names):
 def main(argv):
   del argv
   wall = time.perf_counter()
-  log, truth = load_dataset(FLAGS.dataset, FLAGS.format)
+  log, truth = load_dataset(
+    FLAGS.dataset, FLAGS.format, num_users=FLAGS.synthetic_users, num_items=FLAGS.synthetic_items
+  )
   names = list(FLAGS.models) + (list(ABLATIONS) if FLAGS.ablations else [])
   variants = {**VARIANTS, **ABLATIONS}
   unknown = [n for n in names if n not in variants]

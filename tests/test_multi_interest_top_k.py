@@ -91,6 +91,15 @@ class MergeTest(tf.test.TestCase, parameterized.TestCase):
     self.assertAllEqual(ids, [[0, 1, 2, -1, -1]])
     self.assertAllEqual(scores[0, 3:], [-np.inf, -np.inf])
 
+  def test_index_from_dataset_with_identifiers(self):
+    candidates = np.random.default_rng(3).normal(size=(30, 4)).astype(np.float32)
+    identifiers = np.array([f"id{i}" for i in range(30)])
+    dataset = tf.data.Dataset.from_tensor_slices((identifiers, candidates)).batch(7)
+    from_dataset = layers.MultiInterestBruteForce(k=5).index_from_dataset(dataset)
+    from_tensors = layers.MultiInterestBruteForce(k=5).index(candidates, identifiers)
+    queries = np.random.default_rng(4).normal(size=(3, 2, 4)).astype(np.float32)
+    self.assertAllEqual(from_dataset(queries)[1], from_tensors(queries)[1])
+
   def test_bad_query_shape_is_named(self):
     index = layers.MultiInterestBruteForce().index(np.eye(3, dtype=np.float32))
     with self.assertRaisesRegex(ValueError, r"queries must be \[batch, K, dim\] or \[batch, dim\]"):

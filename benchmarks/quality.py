@@ -35,7 +35,7 @@ flags.DEFINE_string("dataset", "synthetic", "synthetic, ml-100k, amazon-beauty, 
 flags.DEFINE_string("format", None, "Format of a dataset path: movielens, amazon or table.")
 flags.DEFINE_list(
   "models",
-  ["single", "maxsim", "comirec_sa", "comirec_dr", "remi", "mtmi"],
+  ["single", "maxsim", "comirec_sa", "comirec_dr", "remi", "mtmi", "mtmi merged negatives"],
   "Rows of the main table.",
 )
 flags.DEFINE_bool("ablations", False, "Also run the MTMI ablations.")
@@ -67,7 +67,7 @@ VARIANTS = {
   "comirec_sa": dict(kind="comirec_sa"),
   "comirec_dr": dict(kind="comirec_dr"),
   "remi": dict(kind="remi"),
-  "mtmi": _mtmi({"negatives": "per_tower"}),
+  "mtmi": _mtmi(),
   "mtmi merged negatives": _mtmi({"negatives": "merged"}),
 }
 ABLATIONS = {

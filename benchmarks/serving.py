@@ -53,11 +53,11 @@ def _model(num_items, seed=0):
 
 
 def _time_requests(signature, histories):
-  signature(history=tf.constant(histories[:1]))  # warm-up
+  signature(history=tf.constant(histories[:1], tf.int64))  # warm-up
   latencies, results = [], []
   for history in histories:
     start = time.perf_counter()
-    out = signature(history=tf.constant([history]))
+    out = signature(history=tf.constant(history[np.newaxis], tf.int64))
     latencies.append(time.perf_counter() - start)
     results.append(out["item_ids"].numpy()[0])
   latencies = np.array(latencies) * 1000

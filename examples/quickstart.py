@@ -34,7 +34,7 @@ model = models.MultiTowerModel(
   item_embedding=embedding,
   user_towers=towers.AttentionPoolTower(max_len=20, output_dim=64),
   num_towers=4,
-  task=tasks.IDWRetrieval(alpha=5.0, beta=8.0, negatives="merged"),
+  task=tasks.IDWRetrieval(alpha=5.0, beta=8.0, negatives="per_tower"),
   repel=layers.UserRepel(margin=0.5, weight=0.1),
 )
 model.compile(optimizer=tf.keras.optimizers.Adam(1e-3))

@@ -75,7 +75,7 @@ flags.DEFINE_integer("max_len", 20, "History length.")
 flags.DEFINE_float("alpha", 5.0, "IDW distance scaling (inverse temperature).")
 flags.DEFINE_float("beta", 8.0, "IDW divergence (inf: nearest tower only).")
 flags.DEFINE_enum("loss", "softmax", ["softmax", "triplet"], "IDW per-tower loss.")
-flags.DEFINE_enum("negatives", "merged", ["merged", "per_tower"], "IDW negative scoring.")
+flags.DEFINE_enum("negatives", "per_tower", ["per_tower", "merged"], "IDW negative scoring.")
 flags.DEFINE_float("repel_weight", 0.1, "Repel regulariser weight (0 disables it).")
 flags.DEFINE_float("repel_margin", 0.5, "Repel regulariser margin.")
 # Training.

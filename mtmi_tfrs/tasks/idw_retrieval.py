@@ -63,7 +63,7 @@ class IDWRetrieval(tf.keras.layers.Layer, base.Task):
     alpha: float = 5.0,
     beta: float = 8.0,
     loss: str = "softmax",
-    negatives: str = "merged",
+    negatives: str = "per_tower",
     margin: float = 0.5,
     eps: float = 1e-6,
     stop_weight_gradient: bool = True,

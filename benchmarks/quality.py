@@ -58,6 +58,7 @@ INF = float("inf")
 
 
 def _mtmi(task=None, repel=True, **kwargs):
+  """An MTMI variant: IDW task arguments, and repel on (defaults), off, or its arguments."""
   return dict(kind="mtmi", task=task or {}, repel=repel, **kwargs)
 
 
@@ -79,6 +80,8 @@ ABLATIONS = {
   **{f"mtmi K={k}": _mtmi({"negatives": "per_tower"}, num_interests=k) for k in (1, 2, 8)},
   "mtmi triplet": _mtmi({"loss": "triplet", "negatives": "per_tower"}),
   "mtmi merged beta=inf": _mtmi({"beta": INF, "negatives": "merged"}),
+  "mtmi strong repel": _mtmi(repel={"margin": 1.0, "weight": 1.0}),
+  "mtmi beta=inf strong repel": _mtmi({"beta": INF}, repel={"margin": 1.0, "weight": 1.0}),
   "mtmi mixed towers": _mtmi({"negatives": "per_tower"}, mixed_towers=True),
 }
 METRICS = [f"{m}@{n}" for n in (20, 50) for m in ("recall", "ndcg", "hit_rate")]
@@ -91,7 +94,9 @@ def _build(variant, prepared):
   task = repel = None
   if kind == "mtmi":
     task = tasks.IDWRetrieval(num_towers=num_interests, **spec.pop("task"))
-    repel = layers.UserRepel() if spec.pop("repel") else None
+    repel_spec = spec.pop("repel")
+    if repel_spec:
+      repel = layers.UserRepel(**(repel_spec if isinstance(repel_spec, dict) else {}))
   feature_size = prepared.feature_vocab.size if prepared.feature_vocab is not None else 0
   return models.build_model(
     kind,

@@ -13,6 +13,23 @@ from mtmi_tfrs.towers.mean_pool import MeanPoolTower
 from mtmi_tfrs.towers.mean_pool import masked_mean
 
 
+def _add_fused_dense(layer, name, num_towers, fan_in, fan_out):
+  """Adds `[K, fan_in, fan_out]` kernel and `[K, fan_out]` bias weights to `layer`."""
+  kernel = layer.add_weight(
+    name=f"{name}_kernel",
+    shape=[num_towers, fan_in, fan_out],
+    initializer=tf.keras.initializers.GlorotUniform(),
+  )
+  bias = layer.add_weight(name=f"{name}_bias", shape=[num_towers, fan_out], initializer="zeros")
+  return kernel, bias
+
+
+def _load_dense(kernel, bias, dense_layers):
+  """Stacks K Keras `Dense` layers' weights into fused `kernel` and `bias`."""
+  kernel.assign(tf.stack([d.kernel for d in dense_layers]))
+  bias.assign(tf.stack([d.bias for d in dense_layers]))
+
+
 @tf.keras.utils.register_keras_serializable(package="mtmi_tfrs")
 class FusedMeanPoolTowers(tf.keras.layers.Layer):
   """K `MeanPoolTower`s with independent weights, as one batched MLP.
@@ -47,16 +64,9 @@ class FusedMeanPoolTowers(tf.keras.layers.Layer):
     widths = [int(input_shape[-1])] + self._hidden_units + [self._output_dim]
     self.kernels, self.biases = [], []
     for i, (fan_in, fan_out) in enumerate(zip(widths[:-1], widths[1:])):
-      self.kernels.append(
-        self.add_weight(
-          name=f"kernel_{i}",
-          shape=[self._num_towers, fan_in, fan_out],
-          initializer=tf.keras.initializers.GlorotUniform(),
-        )
-      )
-      self.biases.append(
-        self.add_weight(name=f"bias_{i}", shape=[self._num_towers, fan_out], initializer="zeros")
-      )
+      kernel, bias = _add_fused_dense(self, f"dense_{i}", self._num_towers, fan_in, fan_out)
+      self.kernels.append(kernel)
+      self.biases.append(bias)
     super().build(input_shape)
 
   def call(self, history_embeddings: tf.Tensor, mask: Optional[tf.Tensor] = None) -> tf.Tensor:
@@ -79,8 +89,7 @@ class FusedMeanPoolTowers(tf.keras.layers.Layer):
   def load_from_towers(self, towers: List[MeanPoolTower]) -> None:
     """Copies the weights of K built `MeanPoolTower`s into this layer."""
     for i, (kernel, bias) in enumerate(zip(self.kernels, self.biases)):
-      kernel.assign(tf.stack([t._dense_layers[i].kernel for t in towers]))
-      bias.assign(tf.stack([t._dense_layers[i].bias for t in towers]))
+      _load_dense(kernel, bias, [t._dense_layers[i] for t in towers])
 
   def compute_mask(self, inputs, mask=None):
     return None
@@ -139,13 +148,8 @@ class FusedGRUTowers(tf.keras.layers.Layer):
       initializer=tf.keras.initializers.Orthogonal(),
     )
     self.bias = self.add_weight(name="bias", shape=[k, 2, 3 * units], initializer="zeros")
-    self.output_kernel = self.add_weight(
-      name="output_kernel",
-      shape=[k, units, self._output_dim],
-      initializer=tf.keras.initializers.GlorotUniform(),
-    )
-    self.output_bias = self.add_weight(
-      name="output_bias", shape=[k, self._output_dim], initializer="zeros"
+    self.output_kernel, self.output_bias = _add_fused_dense(
+      self, "output", k, units, self._output_dim
     )
     super().build(input_shape)
 
@@ -186,8 +190,7 @@ class FusedGRUTowers(tf.keras.layers.Layer):
     self.kernel.assign(tf.stack([c.kernel for c in cells]))
     self.recurrent_kernel.assign(tf.stack([c.recurrent_kernel for c in cells]))
     self.bias.assign(tf.stack([c.bias for c in cells]))
-    self.output_kernel.assign(tf.stack([t.projection.kernel for t in towers]))
-    self.output_bias.assign(tf.stack([t.projection.bias for t in towers]))
+    _load_dense(self.output_kernel, self.output_bias, [t.projection for t in towers])
 
   def compute_mask(self, inputs, mask=None):
     return None
@@ -243,11 +246,8 @@ class FusedAttentionPoolTowers(tf.keras.layers.Layer):
     self.hidden_bias = self.add_weight(name="hidden_bias", shape=[k, hidden], initializer="zeros")
     self.score_kernel = self.add_weight(name="score_kernel", shape=[k, hidden], initializer=glorot)
     if self._output_dim:
-      self.output_kernel = self.add_weight(
-        name="output_kernel", shape=[k, dim, self._output_dim], initializer=glorot
-      )
-      self.output_bias = self.add_weight(
-        name="output_bias", shape=[k, self._output_dim], initializer="zeros"
+      self.output_kernel, self.output_bias = _add_fused_dense(
+        self, "output", k, dim, self._output_dim
       )
     super().build(input_shape)
 
@@ -278,8 +278,7 @@ class FusedAttentionPoolTowers(tf.keras.layers.Layer):
     for name in ("positions", "hidden_kernel", "hidden_bias", "score_kernel"):
       getattr(self, name).assign(tf.concat([getattr(t, name) for t in towers], axis=0))
     if self._output_dim:
-      self.output_kernel.assign(tf.stack([t.projection.kernel for t in towers]))
-      self.output_bias.assign(tf.stack([t.projection.bias for t in towers]))
+      _load_dense(self.output_kernel, self.output_bias, [t.projection for t in towers])
 
   def compute_mask(self, inputs, mask=None):
     return None

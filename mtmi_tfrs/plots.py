@@ -10,6 +10,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 
 def plot_training_curves(history: Dict[str, List[float]], path: str) -> str:
@@ -33,6 +34,8 @@ def plot_training_curves(history: Dict[str, List[float]], path: str) -> str:
   if validation:
     axes[1].set(title="Validation retrieval", xlabel="epoch")
     axes[1].legend()
+  for axis in axes:
+    axis.xaxis.set_major_locator(MaxNLocator(integer=True))
   figure.tight_layout()
   figure.savefig(path, dpi=110)
   plt.close(figure)

@@ -42,13 +42,14 @@ def _model(num_items, seed=0):
   rng = np.random.default_rng(seed)
   centers = rng.normal(size=(1000, DIM))
   table = centers[rng.integers(0, 1000, num_items)] + 0.5 * rng.normal(size=(num_items, DIM))
-  embedding = tf.keras.layers.Embedding(
-    num_items, DIM, embeddings_initializer=tf.keras.initializers.Constant(table.astype("float32"))
-  )
+  # Weights are set after building: a Constant initializer would copy the whole
+  # table into the layer config that the SavedModel stores as JSON.
+  embedding = tf.keras.layers.Embedding(num_items, DIM)
   model = models.MultiTowerModel(
     embedding, towers.AttentionPoolTower(max_len=MAX_LEN, output_dim=None), num_towers=K
   )
   model(tf.zeros([1, MAX_LEN], tf.int32))
+  embedding.set_weights([table.astype("float32")])
   return model
 
 

@@ -19,9 +19,12 @@ def attentive_pool(history_embeddings, mask, positions, hidden_kernel, hidden_bi
     `[batch, K, dim]` pooled histories.
   """
   length = tf.shape(history_embeddings)[1]
-  positioned = history_embeddings[:, tf.newaxis] + positions[tf.newaxis, :, -length:]
+  # W (x_t + p_t) = W x_t + W p_t: the positions are projected once per tower,
+  # not added to a [batch, K, L, dim] copy of the history.
   hidden = tf.tanh(
-    tf.einsum("bkld,kdh->bklh", positioned, hidden_kernel) + hidden_bias[tf.newaxis, :, tf.newaxis]
+    tf.einsum("bld,kdh->bklh", history_embeddings, hidden_kernel)
+    + tf.einsum("kld,kdh->klh", positions[:, -length:], hidden_kernel)[tf.newaxis]
+    + hidden_bias[tf.newaxis, :, tf.newaxis]
   )
   logits = tf.einsum("bklh,kh->bkl", hidden, score_kernel)
   if mask is not None:

@@ -1,15 +1,17 @@
 """Training throughput of K = 1 vs K = 4 user towers, fused and separate.
 
-Trains MultiTowerModel on the synthetic default data for a fixed number of
-steps per configuration (after a warm-up) and reports examples/s and the time
-ratio against K = 1. Prints a table and writes JSON.
+Trains MultiTowerModel on the synthetic default data: after a warm-up, each
+configuration trains `steps` steps per round, round-robin over several rounds,
+and the median time gives examples/s and the time ratio against K = 1. Prints a
+table and writes JSON.
 
-    python benchmarks/tower_throughput.py --steps 200
+    python benchmarks/tower_throughput.py --steps 50 --rounds 5
 """
 
 import os
 import time
 
+import numpy as np
 import tensorflow as tf  # noqa: I001
 from absl import app
 from absl import flags
@@ -24,7 +26,8 @@ from mtmi_tfrs import models
 from mtmi_tfrs import towers
 
 FLAGS = flags.FLAGS
-flags.DEFINE_integer("steps", 200, "Timed training steps per configuration.")
+flags.DEFINE_integer("steps", 50, "Timed training steps per configuration and round.")
+flags.DEFINE_integer("rounds", 5, "Round-robin rounds over the configurations (median).")
 flags.DEFINE_integer("warmup", 20, "Untimed steps first (tracing, allocation).")
 flags.DEFINE_integer("batch_size", 256, "Batch size.")
 flags.DEFINE_integer("dim", 64, "Embedding and tower size.")
@@ -45,7 +48,7 @@ def _spec(kind, dim):
   raise ValueError(f"unknown tower {kind!r}")
 
 
-def _throughput(prepared, kind, num_towers, fuse):
+def _compiled_model(prepared, kind, num_towers, fuse):
   tf.keras.utils.set_random_seed(0)
   model = models.MultiTowerModel(
     tf.keras.layers.Embedding(prepared.num_items, FLAGS.dim),
@@ -54,17 +57,13 @@ def _throughput(prepared, kind, num_towers, fuse):
     fuse=fuse,
   )
   model.compile(optimizer=tf.keras.optimizers.Adam(1e-3))
-  dataset = data.training_dataset(
-    prepared, batch_size=FLAGS.batch_size, max_len=FLAGS.max_len, seed=0
-  ).repeat()
-  # Materialise batches first so that input preparation is not timed.
-  batches = list(dataset.take(FLAGS.warmup + FLAGS.steps))
-  model.fit(tf.data.Dataset.from_tensor_slices(_stack(batches[: FLAGS.warmup])), verbose=0)
-  timed = tf.data.Dataset.from_tensor_slices(_stack(batches[FLAGS.warmup :]))
+  return model
+
+
+def _seconds(model, batches):
   start = time.perf_counter()
-  model.fit(timed, verbose=0)
-  seconds = time.perf_counter() - start
-  return FLAGS.steps * FLAGS.batch_size / seconds, seconds
+  model.fit(batches, verbose=0)
+  return time.perf_counter() - start
 
 
 def _stack(batches):
@@ -75,18 +74,35 @@ def main(argv):
   del argv
   log, _ = data.make_synthetic(seed=0)
   prepared = data.prepare(log, seed=0)
+  dataset = data.training_dataset(
+    prepared, batch_size=FLAGS.batch_size, max_len=FLAGS.max_len, seed=0
+  ).repeat()
+  # Batches are materialised first so that input preparation is not timed.
+  batches = list(dataset.take(FLAGS.warmup + FLAGS.steps))
+  warmup = tf.data.Dataset.from_tensor_slices(_stack(batches[: FLAGS.warmup]))
+  timed = tf.data.Dataset.from_tensor_slices(_stack(batches[FLAGS.warmup :]))
   rows = []
   for kind in FLAGS.towers:
-    baseline, _ = _throughput(prepared, kind, 1, fuse=True)
-    rows.append({"tower": kind, "K": 1, "form": "single", "examples_per_s": baseline})
-    for fuse in (True, False):
-      speed, _ = _throughput(prepared, kind, 4, fuse=fuse)
+    configs = [(1, True, "single"), (4, True, "fused"), (4, False, "separate")]
+    compiled = [_compiled_model(prepared, kind, k, fuse) for k, fuse, _ in configs]
+    for model in compiled:
+      model.fit(warmup, verbose=0)
+    # Round-robin rounds, median per configuration: background load hits all alike.
+    times = [[] for _ in configs]
+    for _ in range(FLAGS.rounds):
+      for index, model in enumerate(compiled):
+        times[index].append(_seconds(model, timed))
+    medians = [float(np.median(t)) for t in times]
+    for (k, _, form), seconds in zip(configs, medians):
       rows.append(
-        {"tower": kind, "K": 4, "form": "fused" if fuse else "separate", "examples_per_s": speed}
+        {
+          "tower": kind,
+          "K": k,
+          "form": form,
+          "examples_per_s": FLAGS.steps * FLAGS.batch_size / seconds,
+          "time_vs_k1": seconds / medians[0],
+        }
       )
-    for row in rows:
-      if row["tower"] == kind:
-        row["time_vs_k1"] = baseline / row["examples_per_s"]
   table = markdown_table(rows, ["tower", "K", "form", "examples_per_s", "time_vs_k1"])
   print(table)
   write_results(

@@ -19,14 +19,19 @@ def attentive_pool(history_embeddings, mask, positions, hidden_kernel, hidden_bi
     `[batch, K, dim]` pooled histories.
   """
   length = tf.shape(history_embeddings)[1]
-  # W (x_t + p_t) = W x_t + W p_t: the positions are projected once per tower,
-  # not added to a [batch, K, L, dim] copy of the history.
-  hidden = tf.tanh(
-    tf.einsum("bld,kdh->bklh", history_embeddings, hidden_kernel)
-    + tf.einsum("kld,kdh->klh", positions[:, -length:], hidden_kernel)[tf.newaxis]
-    + hidden_bias[tf.newaxis, :, tf.newaxis]
+  num_towers, dim, hidden_units = hidden_kernel.shape
+  # One [batch * L, dim] x [dim, K * hidden] matmul for all towers, and
+  # W (x_t + p_t) = W x_t + W p_t so that positions are projected once per tower.
+  all_kernels = tf.reshape(tf.transpose(hidden_kernel, [1, 0, 2]), [dim, -1])
+  projected = tf.reshape(
+    tf.matmul(tf.reshape(history_embeddings, [-1, dim]), all_kernels),
+    [tf.shape(history_embeddings)[0], length, num_towers, hidden_units],
   )
-  logits = tf.einsum("bklh,kh->bkl", hidden, score_kernel)
+  positions_projected = tf.einsum("kld,kdh->lkh", positions[:, -length:], hidden_kernel)
+  hidden = tf.tanh(
+    projected + positions_projected[tf.newaxis] + hidden_bias[tf.newaxis, tf.newaxis]
+  )
+  logits = tf.einsum("blkh,kh->bkl", hidden, score_kernel)
   if mask is not None:
     logits = tf.where(mask[:, tf.newaxis, :], logits, _NEG_INF)
   attention = tf.nn.softmax(logits, axis=-1)

@@ -48,13 +48,13 @@ class MultiTowerModelTest(tf.test.TestCase, parameterized.TestCase):
     return model.fit(dataset, epochs=epochs, verbose=0).history["loss"]
 
   @parameterized.named_parameters(
-    dict(testcase_name="fused_gru", spec=towers.GRUTower(16, 16)),
+    dict(testcase_name="fused_gru", spec=towers.GRUTower(16, 16), fuse=True),
     dict(testcase_name="mean_pool", spec=towers.MeanPoolTower((16,), 16)),
     dict(testcase_name="self_attention", spec=towers.SelfAttentionTower(8, output_dim=16)),
   )
-  def test_fit_decreases_the_loss_and_separates_the_towers(self, spec):
+  def test_fit_decreases_the_loss_and_separates_the_towers(self, spec, fuse="auto"):
     tf.keras.utils.set_random_seed(0)
-    model = _model(self.data.num_items, spec=spec, repel=layers.UserRepel(0.5, 1.0))
+    model = _model(self.data.num_items, spec=spec, repel=layers.UserRepel(0.5, 1.0), fuse=fuse)
     losses = self._train(model)
     self.assertTrue(np.all(np.isfinite(losses)))
     self.assertLess(losses[-1], losses[0])

@@ -31,8 +31,10 @@ class MultiTowerModel(tfrs.Model):
   softmax task it is an ordinary TFRS two-tower model.
 
   When the user towers are given as one tower replicated K times and the tower
-  type has a fused form (`MeanPoolTower`, `GRUTower`), the K towers run as one
-  batched op with a leading K axis on their weights (`fuse=True`).
+  type has a fused form (`MeanPoolTower`, `GRUTower`, `AttentionPoolTower`), the
+  K towers can run as one batched op with a leading K axis on their weights.
+  `fuse="auto"` (the default) fuses when TensorFlow sees a GPU: on CPU,
+  `benchmarks/tower_throughput.py` measured K separate towers to be faster.
 
   Example:
 
@@ -59,7 +61,7 @@ class MultiTowerModel(tfrs.Model):
     item_tower: Optional[towers_lib.ItemTower] = None,
     task: Optional[tf.keras.layers.Layer] = None,
     repel: Optional[UserRepel] = None,
-    fuse: bool = True,
+    fuse: Union[bool, str] = "auto",
     normalize: bool = True,
     history_key: str = "history",
     item_key: str = "item_id",
@@ -82,7 +84,8 @@ class MultiTowerModel(tfrs.Model):
       item_tower: Item tower; defaults to `ItemTower(item_embedding)`.
       task: The retrieval task; defaults to `IDWRetrieval(num_towers=K)`.
       repel: Optional `UserRepel` regulariser added to the loss.
-      fuse: Whether replicated towers use their fused form when one exists.
+      fuse: Whether replicated towers use their fused form when one exists:
+        True, False, or `"auto"` (fused when a GPU is visible).
       normalize: Whether user vectors are L2-normalised.
       history_key: Feature name of the `[batch, max_len]` history (0 = pad).
       item_key: Feature name of the `[batch]` positive item index.
@@ -109,7 +112,13 @@ class MultiTowerModel(tfrs.Model):
         raise ValueError(f"num_towers must be >= 1, got {num_towers}.")
       # The spec is kept as a config: when fused, the layer itself is unused.
       self._tower_spec_config = tf.keras.layers.serialize(user_towers)
-      self._multi_vector = fuse and num_towers > 1 and towers_lib.can_fuse(user_towers)
+      if fuse not in (True, False, "auto"):
+        raise ValueError(f"fuse must be True, False or 'auto', got {fuse!r}.")
+      if fuse == "auto":
+        fuse_now = bool(tf.config.list_physical_devices("GPU"))
+      else:
+        fuse_now = fuse
+      self._multi_vector = fuse_now and num_towers > 1 and towers_lib.can_fuse(user_towers)
       if self._multi_vector:
         self.user_towers = [towers_lib.fuse(user_towers, num_towers)]
       else:

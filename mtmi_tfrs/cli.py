@@ -261,9 +261,9 @@ def _print_metrics_table(rows: Dict[str, Dict]) -> None:
     "hit_rate@50",
     "train_seconds",
   ]
-  print(f"{'model':14s}" + "".join(f"{k:>13s}" for k in keys))
+  print(f"{'model':14s}" + "".join(f"{k:>14s}" for k in keys))
   for name, metrics in rows.items():
-    print(f"{name:14s}" + "".join(f"{metrics[k]:13.4f}" for k in keys))
+    print(f"{name:14s}" + "".join(f"{metrics[k]:14.4f}" for k in keys))
 
 
 def command_train() -> None:

@@ -259,6 +259,14 @@ class PipelineTest(tf.test.TestCase, parameterized.TestCase):
     self.assertEqual(first["history"].shape, (50, 5))
     self.assertTrue(np.all(first["history"].numpy()[:, -1] > 0))  # every history is non-empty
 
+  def test_random_mode_draws_new_cuts_each_pass(self):
+    dataset = data.training_dataset(
+      self.data, batch_size=50, max_len=5, mode="random", shuffle=False, seed=3
+    )
+    first_pass, second_pass = next(iter(dataset)), next(iter(dataset))
+    # Same users in the same order (no shuffling), but the cut points move.
+    self.assertNotAllEqual(first_pass["item_id"], second_pass["item_id"])
+
   def test_item_features_joined_per_example(self):
     batch = next(iter(data.training_dataset(self.data, batch_size=8, include_item_features=True)))
     expected = self.data.feature_table[batch["item_id"].numpy()]

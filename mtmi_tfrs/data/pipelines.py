@@ -85,14 +85,18 @@ def training_dataset(
   if shuffle:
     dataset = dataset.shuffle(size, seed=seed, reshuffle_each_iteration=True)
   dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
-  generator = tf.random.Generator.from_seed(seed or 0) if mode == "random" else None
+  if mode == "random":
+    # One seed per batch from a sequential source, so that the parallel map
+    # below draws the same cuts for the same batch whatever its call order.
+    batch_seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
+    dataset = tf.data.Dataset.zip(dataset, batch_seeds)
 
   def to_examples(first, second):
     if mode == "all":
       positions, example_starts = first, second
     else:
-      example_starts, example_lengths = first, second
-      cut = generator.uniform(tf.shape(example_starts), 0, 1, dtype=tf.float32)
+      (example_starts, example_lengths), batch_seed = first, second
+      cut = tf.random.stateless_uniform(tf.shape(example_starts), seed=batch_seed, dtype=tf.float32)
       span = tf.cast(example_lengths - 1, tf.float32)
       positions = (
         example_starts

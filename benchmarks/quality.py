@@ -71,6 +71,16 @@ VARIANTS = {
   "mtmi": _mtmi(),
   "mtmi merged negatives": _mtmi({"negatives": "merged"}),
 }
+# Variants of the towers and history encoding (the table's second part).
+TOWER_VARIANTS = {
+  "mtmi replicas": _mtmi(windows=None),
+  "maxsim replicas": dict(kind="maxsim", windows=None),
+  "mtmi beta=16": _mtmi({"beta": 16.0}),
+  "mtmi K=5": _mtmi(num_interests=5),
+  "single id-embedding history": dict(kind="single", history_encoder="item_embedding"),
+  "mtmi id-embedding history": _mtmi(history_encoder="item_embedding"),
+  "mtmi replicas id-embedding history": _mtmi(windows=None, history_encoder="item_embedding"),
+}
 ABLATIONS = {
   **{
     f"mtmi beta={b}": _mtmi({"beta": b, "negatives": "per_tower"})
@@ -83,6 +93,7 @@ ABLATIONS = {
   "mtmi strong repel": _mtmi(repel={"margin": 1.0, "weight": 1.0}),
   "mtmi beta=inf strong repel": _mtmi({"beta": INF}, repel={"margin": 1.0, "weight": 1.0}),
   "mtmi mixed towers": _mtmi({"negatives": "per_tower"}, mixed_towers=True),
+  **TOWER_VARIANTS,
 }
 METRICS = [f"{m}@{n}" for n in (20, 50) for m in ("recall", "ndcg", "hit_rate")]
 

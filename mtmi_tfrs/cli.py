@@ -70,6 +70,18 @@ flags.DEFINE_enum("model", "mtmi", KINDS, "Model to train (mtmi or a baseline)."
 flags.DEFINE_enum("tower", "attention_pool_identity", list(models.TOWERS), "User tower type.")
 flags.DEFINE_bool("mixed_towers", False, "Cycle tower types across the K towers.")
 flags.DEFINE_integer("num_interests", 4, "K, user towers (interests) per user.")
+flags.DEFINE_string(
+  "windows",
+  "geometric",
+  "Recency windows of the K towers: geometric (last 1 item ... whole history), none "
+  "(every tower reads the whole history), or K comma-separated lengths.",
+)
+flags.DEFINE_enum(
+  "history_encoder",
+  "item_tower",
+  list(models.HISTORY_ENCODERS),
+  "Encoder of history items: the item tower (with item features) or the id embedding.",
+)
 flags.DEFINE_integer("dim", 64, "Embedding and user/item vector size.")
 flags.DEFINE_integer("max_len", 20, "History length.")
 flags.DEFINE_float("alpha", 5.0, "IDW distance scaling (inverse temperature).")
@@ -95,9 +107,9 @@ flags.DEFINE_string("history_file", None, "File with one history per line for `r
 SETTINGS = [
   "data", "format", "item_features", "amazon_metadata", "user_column", "item_column",
   "timestamp_column", "min_count", "synthetic_users", "synthetic_items",
-  "synthetic_categories", "seed", "model", "tower", "mixed_towers", "num_interests", "dim",
-  "max_len", "alpha", "beta", "loss", "negatives", "repel_weight", "repel_margin", "epochs",
-  "batch_size", "learning_rate", "patience", "index", "k",
+  "synthetic_categories", "seed", "model", "tower", "mixed_towers", "num_interests",
+  "windows", "history_encoder", "dim", "max_len", "alpha", "beta", "loss", "negatives",
+  "repel_weight", "repel_margin", "epochs", "batch_size", "learning_rate", "patience", "index", "k",
 ]  # fmt: skip
 
 
@@ -160,6 +172,27 @@ def _load_log(settings: Dict):
   return log, None
 
 
+def _windows(setting: str, num_interests: int, max_len: int):
+  if setting == "none":
+    return None
+  if setting == "geometric":
+    if num_interests > max_len:
+      raise CommandError(
+        f"--windows=geometric needs --max_len >= --num_interests, got {max_len} < {num_interests}."
+      )
+    return setting
+  try:
+    windows = [int(w) for w in setting.split(",")]
+  except ValueError:
+    windows = []
+  if len(windows) != num_interests or min(windows) < 1:
+    raise CommandError(
+      f"--windows={setting}: expected geometric, none, or {num_interests} positive "
+      "comma-separated lengths (one per tower)."
+    )
+  return windows
+
+
 def _build(settings: Dict, prepared: data.SequenceData, kind: Optional[str] = None):
   kind = kind or settings["model"]
   num_interests = 1 if kind == "single" else settings["num_interests"]
@@ -187,6 +220,8 @@ def _build(settings: Dict, prepared: data.SequenceData, kind: Optional[str] = No
     task=task,
     repel=repel,
     mixed_towers=settings["mixed_towers"],
+    windows=_windows(settings["windows"], num_interests, settings["max_len"]),
+    history_encoder=settings["history_encoder"],
     temperature=1.0 / (2.0 * settings["alpha"]),
   )
 

@@ -124,6 +124,65 @@ class MultiTowerModelTest(tf.test.TestCase, parameterized.TestCase):
       restored.item_tower.get_config()["feature_table_shape"], [self.data.num_items, 1]
     )
 
+  @parameterized.named_parameters(
+    dict(testcase_name="item_tower", history_encoder="item_tower"),
+    dict(testcase_name="item_embedding", history_encoder="item_embedding"),
+  )
+  def test_windows_give_each_replica_its_recent_items(self, history_encoder):
+    embedding = tf.keras.layers.Embedding(self.data.num_items, 16)
+    item_tower = towers.ItemTower(
+      embedding,
+      feature_table=np.arange(self.data.num_items)[:, None] % 6,
+      feature_vocab_size=6,
+    )
+    model = models.MultiTowerModel(
+      embedding,
+      towers.AttentionPoolTower(max_len=8, output_dim=None),
+      num_towers=3,
+      item_tower=item_tower,
+      windows=(1, 3, 8),
+      history_encoder=history_encoder,
+    )
+    vectors = model({"history": self.history})
+    self.assertEqual([t.window for t in model.user_towers], [1, 3, 8])
+    # The window-1 tower pools the last item alone: its (normalised) encoding.
+    encode = item_tower if history_encoder == "item_tower" else embedding
+    last_item = tf.math.l2_normalize(encode(self.history[:, -1]), axis=-1)
+    self.assertAllClose(vectors[:, 0], last_item, atol=1e-5)
+    self.assertNotAllClose(vectors[:, 0], vectors[:, 2])
+    restored = models.MultiTowerModel.from_config(model.get_config())
+    restored({"history": self.history})
+    restored.set_weights(model.get_weights())
+    self.assertAllClose(restored({"history": self.history}), vectors, atol=1e-6)
+    self.assertEqual(restored.get_config()["windows"], [1, 3, 8])
+
+  def test_windowed_towers_train(self):
+    tf.keras.utils.set_random_seed(0)
+    model = _model(
+      self.data.num_items,
+      spec=towers.AttentionPoolTower(max_len=8, output_dim=None),
+      windows=towers.geometric_windows(3, 8),
+      repel=layers.UserRepel(),
+    )
+    losses = self._train(model, epochs=2)
+    self.assertTrue(np.all(np.isfinite(losses)))
+    self.assertLess(losses[-1], losses[0])
+
+  def test_bad_windows_and_history_encoder_are_named(self):
+    embedding = tf.keras.layers.Embedding(10, 4)
+    with self.assertRaisesRegex(ValueError, re.escape("windows must be 2 positive history")):
+      models.MultiTowerModel(embedding, towers.GRUTower(4, 4), num_towers=2, windows=[1, 2, 3])
+    with self.assertRaisesRegex(ValueError, "fuse=True cannot be combined with windows"):
+      models.MultiTowerModel(
+        embedding, towers.GRUTower(4, 4), num_towers=2, windows=[1, 2], fuse=True
+      )
+    with self.assertRaisesRegex(ValueError, "wrap the towers of a list in"):
+      models.MultiTowerModel(
+        embedding, [towers.GRUTower(4, 4), towers.GRUTower(4, 4)], windows=[1, 2]
+      )
+    with self.assertRaisesRegex(ValueError, "history_encoder must be one of"):
+      models.MultiTowerModel(embedding, towers.GRUTower(4, 4), history_encoder="user")
+
   def test_trains_under_mirrored_strategy(self):
     strategy = tf.distribute.MirroredStrategy(["/cpu:0"])
     with strategy.scope():

@@ -19,6 +19,10 @@ _TOWERS = [
     testcase_name="self_attention",
     tower_fn=lambda: towers.SelfAttentionTower(max_len=6, output_dim=8, dropout=0.0),
   ),
+  dict(
+    testcase_name="recent_window",
+    tower_fn=lambda: towers.RecentWindow(towers.GRUTower(12, 8), window=3),
+  ),
 ]
 
 
@@ -71,6 +75,47 @@ class UserTowerTest(tf.test.TestCase, parameterized.TestCase):
     tower = towers.SelfAttentionTower(max_len=4)
     with self.assertRaisesRegex(ValueError, re.escape("[batch, <= max_len=4, dim]")):
       tower(np.zeros((2, 6, 8), np.float32))
+
+
+class RecentWindowTest(tf.test.TestCase, parameterized.TestCase):
+  @parameterized.named_parameters(
+    dict(testcase_name="k1", num_towers=1, max_len=20, expected=(20,)),
+    # round(20 ** (k / 3)) for k = 0..3.
+    dict(testcase_name="k4", num_towers=4, max_len=20, expected=(1, 3, 7, 20)),
+    # round(20 ** (k / 4)) = 1, 2, 4, 9, 20.
+    dict(testcase_name="k5", num_towers=5, max_len=20, expected=(1, 2, 4, 9, 20)),
+    # round(20 ** (k / 7)) = 1, 2, 2, 4, 6, 8, 13, 20: the repeated 2 is raised to 3.
+    dict(testcase_name="k8", num_towers=8, max_len=20, expected=(1, 2, 3, 4, 6, 8, 13, 20)),
+    dict(testcase_name="k_equals_max_len", num_towers=4, max_len=4, expected=(1, 2, 3, 4)),
+  )
+  def test_geometric_windows(self, num_towers, max_len, expected):
+    self.assertEqual(towers.geometric_windows(num_towers, max_len), expected)
+
+  def test_geometric_windows_reject_impossible_requests(self):
+    with self.assertRaisesRegex(ValueError, "max_len=3 cannot hold 4"):
+      towers.geometric_windows(4, 3)
+    with self.assertRaisesRegex(ValueError, "num_towers must be >= 1"):
+      towers.geometric_windows(0, 3)
+
+  def test_window_of_one_is_the_last_item(self):
+    # An identity attention pool over one item returns that item's embedding.
+    tower = towers.RecentWindow(towers.AttentionPoolTower(max_len=6, output_dim=None), 1)
+    embeddings, mask = _history()
+    self.assertAllClose(tower(embeddings, mask=mask), embeddings[:, -1], atol=1e-6)
+
+  def test_window_sees_only_the_most_recent_items(self):
+    inner = towers.AttentionPoolTower(max_len=6, hidden_units=10, output_dim=8)
+    tower = towers.RecentWindow(inner, window=3)
+    embeddings, mask = _history()
+    expected = inner(embeddings[:, -3:], mask=mask[:, -3:])
+    self.assertAllClose(tower(embeddings, mask=mask), expected, atol=1e-5)
+    # Row 0 has 2 valid items: a window of 3 keeps both, exactly as the plain tower does.
+    self.assertAllClose(tower(embeddings, mask=mask)[0], inner(embeddings, mask=mask)[0], atol=1e-5)
+    self.assertEqual(tower.window, 3)
+
+  def test_rejects_a_window_below_one(self):
+    with self.assertRaisesRegex(ValueError, "window must be >= 1, got 0"):
+      towers.RecentWindow(towers.GRUTower(4, 4), window=0)
 
 
 class FusedTowersTest(tf.test.TestCase, parameterized.TestCase):

@@ -5,9 +5,11 @@ from mtmi_tfrs.models.baselines import CapsuleExtractor
 from mtmi_tfrs.models.baselines import RoutedRetrieval
 from mtmi_tfrs.models.baselines import SelfAttentiveExtractor
 from mtmi_tfrs.models.baselines import build_model
+from mtmi_tfrs.models.multi_tower import HISTORY_ENCODERS
 from mtmi_tfrs.models.multi_tower import MultiTowerModel
 
 __all__ = [
+  "HISTORY_ENCODERS",
   "TOWERS",
   "CapsuleExtractor",
   "MultiTowerModel",

@@ -197,6 +197,8 @@ def build_model(
   task=None,
   repel=None,
   mixed_towers: bool = False,
+  windows="geometric",
+  history_encoder: str = "item_tower",
 ):
   """Builds MTMI or a baseline on one shared item embedding and item tower.
 
@@ -216,6 +218,11 @@ def build_model(
     task, repel: MTMI's IDW task and repel regulariser (`kind="mtmi"`).
     mixed_towers: For `mtmi`/`maxsim`, cycle through `MIXED_TOWERS`
       instead of K replicas of `tower`.
+    windows: Recency windows of the K replicated towers of `mtmi`/`maxsim`:
+      `"geometric"` (`towers.geometric_windows(K, max_len)`, MTMI's default),
+      a list of K lengths, or None (every tower reads the whole history).
+    history_encoder: How every model encodes history items (see
+      `MultiTowerModel`).
 
   Returns:
     A compiled-ready `MultiTowerModel`.
@@ -242,11 +249,13 @@ def build_model(
   if kind not in kinds:
     raise ValueError(f"kind must be one of {kinds}, got {kind!r}.")
   if kind in ("mtmi", "maxsim"):
-    user_towers = (
-      [make_tower(MIXED_TOWERS[i % len(MIXED_TOWERS)]) for i in range(num_interests)]
-      if mixed_towers
-      else make_tower(tower)
-    )
+    if mixed_towers:
+      user_towers = [make_tower(MIXED_TOWERS[i % len(MIXED_TOWERS)]) for i in range(num_interests)]
+      windows = None
+    else:
+      user_towers = make_tower(tower)
+    if windows == "geometric":
+      windows = towers_lib.geometric_windows(num_interests, max_len)
     if kind == "maxsim":
       task = tfrs.tasks.Retrieval(temperature=temperature)
     return MultiTowerModel(
@@ -256,6 +265,8 @@ def build_model(
       item_tower=item_tower,
       task=task,
       repel=repel if kind == "mtmi" else None,
+      windows=windows,
+      history_encoder=history_encoder,
     )
   if kind == "single":
     return MultiTowerModel(
@@ -264,6 +275,7 @@ def build_model(
       num_towers=1,
       item_tower=item_tower,
       task=tfrs.tasks.Retrieval(temperature=temperature),
+      history_encoder=history_encoder,
     )
   if kind == "comirec_dr":
     extractor = CapsuleExtractor(num_interests)
@@ -274,4 +286,6 @@ def build_model(
   routed = RoutedRetrieval(
     temperature, hard_negative_beta=1.0 / temperature if kind == "remi" else 0.0
   )
-  return MultiTowerModel(embedding, extractor, item_tower=item_tower, task=routed)
+  return MultiTowerModel(
+    embedding, extractor, item_tower=item_tower, task=routed, history_encoder=history_encoder
+  )

@@ -4,6 +4,7 @@ from typing import Dict
 from typing import List
 from typing import Optional
 from typing import Sequence
+from typing import Tuple
 from typing import Union
 
 import tensorflow as tf
@@ -13,6 +14,8 @@ from mtmi_tfrs import towers as towers_lib
 from mtmi_tfrs.layers.repel import UserRepel
 from mtmi_tfrs.tasks.idw_retrieval import IDWRetrieval
 
+HISTORY_ENCODERS = ("item_tower", "item_embedding")
+
 
 def _fresh_copy(layer: tf.keras.layers.Layer) -> tf.keras.layers.Layer:
   config = layer.get_config()
@@ -20,15 +23,32 @@ def _fresh_copy(layer: tf.keras.layers.Layer) -> tf.keras.layers.Layer:
   return type(layer).from_config(config)
 
 
+def _check_windows(windows: Sequence[int], num_towers: int) -> Tuple[int, ...]:
+  windows = tuple(int(w) for w in windows)
+  if len(windows) != num_towers or min(windows) < 1:
+    raise ValueError(
+      f"windows must be {num_towers} positive history lengths (one per tower), got {list(windows)}."
+    )
+  return windows
+
+
 @tf.keras.utils.register_keras_serializable(package="mtmi_tfrs")
 class MultiTowerModel(tfrs.Model):
   """K user towers and one item tower sharing the item embedding table.
 
-  Every user tower reads the same history, embedded with the item embedding
-  layer that the item tower also uses, and produces one user vector; the model
-  returns the K L2-normalised vectors `[batch, K, dim]`. Training minimises
+  Every user tower reads the same history and produces one user vector; the
+  model returns the K L2-normalised vectors `[batch, K, dim]`. The history
+  items are encoded by the item tower itself (`history_encoder="item_tower"`,
+  so a user vector pooled from them lies in the space of the item vectors it
+  is scored against, item features included) or by the shared id embedding
+  alone (`"item_embedding"`). Training minimises
   `task(user_vectors, item_vectors) + repel(user_vectors)`; with K = 1 and the
   softmax task it is an ordinary TFRS two-tower model.
+
+  `windows` gives replica k only the last `windows[k]` history items (see
+  `mtmi_tfrs.towers.geometric_windows`): the towers then look at the user at
+  different time scales and differ by construction, where K identical
+  replicas under soft IDW weights tend to collapse onto one vector.
 
   When the user towers are given as one tower replicated K times and the tower
   type has a fused form (`MeanPoolTower`, `GRUTower`, `AttentionPoolTower`), the
@@ -42,8 +62,9 @@ class MultiTowerModel(tfrs.Model):
   embedding = tf.keras.layers.Embedding(num_items, 64)
   model = mtmi_tfrs.models.MultiTowerModel(
       item_embedding=embedding,
-      user_towers=mtmi_tfrs.towers.GRUTower(units=64, output_dim=64),
+      user_towers=mtmi_tfrs.towers.AttentionPoolTower(max_len=20, output_dim=None),
       num_towers=4,
+      windows=mtmi_tfrs.towers.geometric_windows(4, max_len=20),  # (1, 3, 7, 20)
       task=mtmi_tfrs.tasks.IDWRetrieval(),
       repel=mtmi_tfrs.layers.UserRepel())
   model.compile(optimizer=tf.keras.optimizers.Adam(1e-3))
@@ -62,6 +83,8 @@ class MultiTowerModel(tfrs.Model):
     task: Optional[tf.keras.layers.Layer] = None,
     repel: Optional[UserRepel] = None,
     fuse: Union[bool, str] = "auto",
+    windows: Optional[Sequence[int]] = None,
+    history_encoder: str = "item_tower",
     normalize: bool = True,
     history_key: str = "history",
     item_key: str = "item_id",
@@ -85,16 +108,35 @@ class MultiTowerModel(tfrs.Model):
       task: The retrieval task; defaults to `IDWRetrieval(num_towers=K)`.
       repel: Optional `UserRepel` regulariser added to the loss.
       fuse: Whether replicated towers use their fused form when one exists:
-        True, False, or `"auto"` (fused when a GPU is visible).
+        True, False, or `"auto"` (fused when a GPU is visible). Towers with
+        `windows` are never fused.
+      windows: Optional K recency windows for a replicated tower: replica k
+        sees only the last `windows[k]` history items.
+      history_encoder: `"item_tower"` (history items encoded like the
+        candidates, features included) or `"item_embedding"` (the id
+        embedding only).
       normalize: Whether user vectors are L2-normalised.
       history_key: Feature name of the `[batch, max_len]` history (0 = pad).
       item_key: Feature name of the `[batch]` positive item index.
       name: Model name.
 
     Raises:
-      ValueError: if `num_towers` disagrees with the towers.
+      ValueError: if `num_towers` disagrees with the towers, or `windows` or
+        `history_encoder` is invalid.
     """
     super().__init__(name=name, **kwargs)
+    if history_encoder not in HISTORY_ENCODERS:
+      raise ValueError(
+        f"history_encoder must be one of {HISTORY_ENCODERS}, got {history_encoder!r}."
+      )
+    replicated = isinstance(user_towers, tf.keras.layers.Layer) and not hasattr(
+      user_towers, "num_interests"
+    )
+    if windows is not None and not replicated:
+      raise ValueError(
+        "windows apply to one replicated tower; wrap the towers of a list in "
+        "mtmi_tfrs.towers.RecentWindow instead."
+      )
     if isinstance(user_towers, tf.keras.layers.Layer) and hasattr(user_towers, "num_interests"):
       # A single-tower multi-interest extractor (ComiRec, MIND): one layer, K vectors.
       if num_towers is not None and num_towers != user_towers.num_interests:
@@ -115,7 +157,9 @@ class MultiTowerModel(tfrs.Model):
       if fuse not in (True, False, "auto"):
         raise ValueError(f"fuse must be True, False or 'auto', got {fuse!r}.")
       if fuse == "auto":
-        fuse_now = bool(tf.config.list_physical_devices("GPU"))
+        fuse_now = bool(tf.config.list_physical_devices("GPU")) and windows is None
+      elif fuse and windows is not None:
+        raise ValueError("fuse=True cannot be combined with windows.")
       else:
         fuse_now = fuse
       self._multi_vector = fuse_now and num_towers > 1 and towers_lib.can_fuse(user_towers)
@@ -123,6 +167,11 @@ class MultiTowerModel(tfrs.Model):
         self.user_towers = [towers_lib.fuse(user_towers, num_towers)]
       else:
         self.user_towers = [user_towers] + [_fresh_copy(user_towers) for _ in range(num_towers - 1)]
+      if windows is not None:
+        windows = _check_windows(windows, num_towers)
+        self.user_towers = [
+          towers_lib.RecentWindow(tower, window) for tower, window in zip(self.user_towers, windows)
+        ]
     else:
       user_towers = list(user_towers)
       if not user_towers:
@@ -137,6 +186,8 @@ class MultiTowerModel(tfrs.Model):
       self.user_towers = user_towers
     self._num_towers = num_towers
     self._fuse = fuse
+    self._windows = windows
+    self._history_encoder = history_encoder
     self.item_embedding = item_embedding
     self.item_tower = item_tower if item_tower is not None else towers_lib.ItemTower(item_embedding)
     self.task = task if task is not None else IDWRetrieval(num_towers=num_towers)
@@ -170,7 +221,10 @@ class MultiTowerModel(tfrs.Model):
         f"{history.shape.as_list() if history.shape.rank else None}."
       )
     mask = tf.not_equal(history, 0)
-    embedded = self.item_embedding(history)
+    if self._history_encoder == "item_tower":
+      embedded = self.item_tower(history)
+    else:
+      embedded = self.item_embedding(history)
     if self._multi_vector:
       vectors = self.user_towers[0](embedded, mask=mask, training=training)
     else:
@@ -222,6 +276,8 @@ class MultiTowerModel(tfrs.Model):
       "task": serialize(self.task),
       "repel": serialize(self.repel) if self.repel is not None else None,
       "fuse": self._fuse,
+      "windows": list(self._windows) if self._windows is not None else None,
+      "history_encoder": self._history_encoder,
       "normalize": self._normalize,
       "history_key": self._history_key,
       "item_key": self._item_key,

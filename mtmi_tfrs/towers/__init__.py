@@ -9,6 +9,8 @@ from mtmi_tfrs.towers.fused import fuse
 from mtmi_tfrs.towers.gru import GRUTower
 from mtmi_tfrs.towers.item import ItemTower
 from mtmi_tfrs.towers.mean_pool import MeanPoolTower
+from mtmi_tfrs.towers.recent_window import RecentWindow
+from mtmi_tfrs.towers.recent_window import geometric_windows
 from mtmi_tfrs.towers.self_attention import SelfAttentionTower
 
 __all__ = [
@@ -19,7 +21,9 @@ __all__ = [
   "GRUTower",
   "ItemTower",
   "MeanPoolTower",
+  "RecentWindow",
   "SelfAttentionTower",
   "can_fuse",
   "fuse",
+  "geometric_windows",
 ]

@@ -165,14 +165,20 @@ class FusedGRUTowers(tf.keras.layers.Layer):
     """
     if mask is None:
       mask = tf.ones(tf.shape(history_embeddings)[:2], dtype=tf.bool)
-    inputs = tf.einsum("bld,kdg->lbkg", history_embeddings, self.kernel) + self.bias[:, 0]
-    steps_mask = tf.transpose(mask)[:, :, tf.newaxis, tf.newaxis]
+    # Tower-major [K, batch, units] states make each step one native batched
+    # matmul, with no transposes inside the loop.
+    inputs = (
+      tf.einsum("bld,kdg->lkbg", history_embeddings, self.kernel)
+      + self.bias[tf.newaxis, :, tf.newaxis, 0]
+    )
+    steps_mask = tf.transpose(mask)[:, tf.newaxis, :, tf.newaxis]
     batch_size = tf.shape(history_embeddings)[0]
-    initial = tf.zeros([batch_size, self._num_towers, self._units], history_embeddings.dtype)
+    initial = tf.zeros([self._num_towers, batch_size, self._units], history_embeddings.dtype)
+    recurrent_bias = self.bias[:, tf.newaxis, 1]
 
     def step(state, step_inputs):
       projected, valid = step_inputs
-      recurrent = tf.einsum("bkh,khg->bkg", state, self.recurrent_kernel) + self.bias[:, 1]
+      recurrent = tf.matmul(state, self.recurrent_kernel) + recurrent_bias
       x_z, x_r, x_h = tf.split(projected, 3, axis=-1)
       r_z, r_r, r_h = tf.split(recurrent, 3, axis=-1)
       update = tf.sigmoid(x_z + r_z)
@@ -182,7 +188,7 @@ class FusedGRUTowers(tf.keras.layers.Layer):
       return tf.where(valid, new_state, state)
 
     state = tf.foldl(step, (inputs, steps_mask), initializer=initial)
-    return tf.einsum("bkh,kho->bko", state, self.output_kernel) + self.output_bias
+    return tf.einsum("kbh,kho->bko", state, self.output_kernel) + self.output_bias
 
   def load_from_towers(self, towers: List[GRUTower]) -> None:
     """Copies the weights of K built `GRUTower`s into this layer."""

@@ -92,6 +92,7 @@ ABLATIONS = {
   "mtmi merged beta=inf": _mtmi({"beta": INF, "negatives": "merged"}),
   "mtmi strong repel": _mtmi(repel={"margin": 1.0, "weight": 1.0}),
   "mtmi beta=inf strong repel": _mtmi({"beta": INF}, repel={"margin": 1.0, "weight": 1.0}),
+  "mtmi merged strong repel": _mtmi({"negatives": "merged"}, repel={"margin": 1.0, "weight": 1.0}),
   "mtmi mixed towers": _mtmi({"negatives": "per_tower"}, mixed_towers=True),
   **TOWER_VARIANTS,
 }

@@ -10,6 +10,10 @@ from mtmi_tfrs import towers
 
 _TOWERS = [
   dict(testcase_name="mean_pool", tower_fn=lambda: towers.MeanPoolTower((16,), 8)),
+  dict(
+    testcase_name="mean_pool_identity",
+    tower_fn=lambda: towers.MeanPoolTower((), output_dim=None),
+  ),
   dict(testcase_name="gru", tower_fn=lambda: towers.GRUTower(12, 8)),
   dict(
     testcase_name="attention_pool",
@@ -71,6 +75,20 @@ class UserTowerTest(tf.test.TestCase, parameterized.TestCase):
     compiled = tf.function(lambda x, m: tower(x, mask=m))
     self.assertAllClose(compiled(embeddings, mask), tower(embeddings, mask=mask), atol=1e-5)
 
+  def test_identity_mean_pool_is_the_centroid_of_the_valid_items(self):
+    embeddings, mask = _history()
+    # Row 0: the mean of its 2 valid items; row 1: of its 5 valid items.
+    expected = np.stack(
+      [embeddings[0, 4:].mean(0), embeddings[1, 1:].mean(0), *embeddings[2:].mean(1)]
+    )
+    tower = towers.MeanPoolTower((), output_dim=None)
+    self.assertAllClose(tower(embeddings, mask=mask), expected, atol=1e-6)
+    self.assertEmpty(tower.trainable_weights)
+
+  def test_identity_mean_pool_rejects_hidden_layers(self):
+    with self.assertRaisesRegex(ValueError, re.escape("takes no hidden_units, got [16]")):
+      towers.MeanPoolTower((16,), output_dim=None)
+
   def test_self_attention_rejects_long_history(self):
     tower = towers.SelfAttentionTower(max_len=4)
     with self.assertRaisesRegex(ValueError, re.escape("[batch, <= max_len=4, dim]")):
@@ -121,6 +139,7 @@ class RecentWindowTest(tf.test.TestCase, parameterized.TestCase):
 class FusedTowersTest(tf.test.TestCase, parameterized.TestCase):
   @parameterized.named_parameters(
     dict(testcase_name="mean_pool", spec=towers.MeanPoolTower((16, 12), 8)),
+    dict(testcase_name="mean_pool_identity", spec=towers.MeanPoolTower((), None)),
     dict(testcase_name="gru", spec=towers.GRUTower(12, 8)),
     dict(testcase_name="attention_pool", spec=towers.AttentionPoolTower(6, 10, 8)),
     dict(testcase_name="attention_pool_identity", spec=towers.AttentionPoolTower(6, 10, None)),

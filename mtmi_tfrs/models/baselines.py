@@ -16,7 +16,14 @@ from mtmi_tfrs.models.multi_tower import MultiTowerModel
 from mtmi_tfrs.towers.item import ItemTower
 
 _NEG_INF = -1e9
-TOWERS = ("attention_pool_identity", "attention_pool", "gru", "mean_pool", "self_attention")
+TOWERS = (
+  "attention_pool_identity",
+  "attention_pool",
+  "gru",
+  "mean_pool",
+  "mean_pool_identity",
+  "self_attention",
+)
 # The cycle of tower types of `mixed_towers=True`.
 MIXED_TOWERS = ("attention_pool_identity", "gru", "mean_pool", "self_attention")
 
@@ -211,7 +218,8 @@ def build_model(
     num_interests: K.
     max_len: History length.
     tower: User tower of `single`, `maxsim` and `mtmi`: `"gru"`,
-      `"mean_pool"`, `"attention_pool"` (projected), `"attention_pool_identity"`
+      `"mean_pool"` (YouTube DNN), `"mean_pool_identity"` (the history centroid
+      in the item space), `"attention_pool"` (projected), `"attention_pool_identity"`
       (user vectors in the item embedding space) or `"self_attention"`.
     temperature: Softmax temperature of the TFRS-style and routed tasks.
     item_features, feature_vocab_size: Optional item feature table.
@@ -233,6 +241,8 @@ def build_model(
       return towers_lib.GRUTower(dim, dim)
     if name == "mean_pool":
       return towers_lib.MeanPoolTower((2 * dim,), dim)
+    if name == "mean_pool_identity":
+      return towers_lib.MeanPoolTower((), output_dim=None)
     if name == "attention_pool":
       return towers_lib.AttentionPoolTower(max_len=max_len, hidden_units=2 * dim, output_dim=dim)
     if name == "attention_pool_identity":

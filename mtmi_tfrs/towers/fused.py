@@ -43,7 +43,7 @@ class FusedMeanPoolTowers(tf.keras.layers.Layer):
     self,
     num_towers: int,
     hidden_units: Sequence[int] = (128,),
-    output_dim: int = 64,
+    output_dim: Optional[int] = 64,
     activation: str = "relu",
     name: Optional[str] = None,
     **kwargs,
@@ -61,7 +61,9 @@ class FusedMeanPoolTowers(tf.keras.layers.Layer):
     self._activation = activation
 
   def build(self, input_shape):
-    widths = [int(input_shape[-1])] + self._hidden_units + [self._output_dim]
+    widths = (
+      [int(input_shape[-1])] + self._hidden_units + ([self._output_dim] if self._output_dim else [])
+    )
     self.kernels, self.biases = [], []
     for i, (fan_in, fan_out) in enumerate(zip(widths[:-1], widths[1:])):
       kernel, bias = _add_fused_dense(self, f"dense_{i}", self._num_towers, fan_in, fan_out)
@@ -80,6 +82,8 @@ class FusedMeanPoolTowers(tf.keras.layers.Layer):
       `[batch, K, output_dim]` user vectors.
     """
     pooled = masked_mean(history_embeddings, mask)
+    if not self.kernels:
+      return tf.repeat(pooled[:, tf.newaxis], self._num_towers, axis=1)
     x = tf.einsum("bd,kde->bke", pooled, self.kernels[0]) + self.biases[0]
     activation = tf.keras.activations.get(self._activation)
     for kernel, bias in zip(self.kernels[1:], self.biases[1:]):

@@ -27,6 +27,10 @@ def masked_mean(history_embeddings: tf.Tensor, mask: Optional[tf.Tensor]) -> tf.
 class MeanPoolTower(tf.keras.layers.Layer):
   """YouTube-DNN user tower: masked mean of the history, then an MLP.
 
+  With `hidden_units=()` and `output_dim=None` the tower is the masked mean
+  itself: the user vector stays in the item embedding space (the centroid of
+  the history items), like `AttentionPoolTower(output_dim=None)`.
+
   Example:
 
   ```python
@@ -38,7 +42,7 @@ class MeanPoolTower(tf.keras.layers.Layer):
   def __init__(
     self,
     hidden_units: Sequence[int] = (128,),
-    output_dim: int = 64,
+    output_dim: Optional[int] = 64,
     activation: str = "relu",
     name: Optional[str] = None,
     **kwargs,
@@ -47,16 +51,24 @@ class MeanPoolTower(tf.keras.layers.Layer):
 
     Args:
       hidden_units: Widths of the hidden ReLU layers.
-      output_dim: Size of the user vector.
+      output_dim: Size of the user vector; None (with no hidden layers)
+        returns the masked mean itself.
       activation: Activation of the hidden layers.
+
+    Raises:
+      ValueError: if `output_dim` is None but hidden layers are asked for.
     """
     super().__init__(name=name, **kwargs)
+    if output_dim is None and hidden_units:
+      raise ValueError(
+        f"output_dim=None (the plain mean) takes no hidden_units, got {list(hidden_units)}."
+      )
     self._hidden_units = list(hidden_units)
     self._output_dim = output_dim
     self._activation = activation
     self._dense_layers = [
       tf.keras.layers.Dense(units, activation=activation) for units in self._hidden_units
-    ] + [tf.keras.layers.Dense(output_dim)]
+    ] + ([tf.keras.layers.Dense(output_dim)] if output_dim else [])
 
   def call(self, history_embeddings: tf.Tensor, mask: Optional[tf.Tensor] = None) -> tf.Tensor:
     """Encodes a history.
@@ -66,7 +78,7 @@ class MeanPoolTower(tf.keras.layers.Layer):
       mask: `[batch, max_len]` boolean mask of the valid positions.
 
     Returns:
-      `[batch, output_dim]` user vectors.
+      `[batch, output_dim]` (or `[batch, dim]`) user vectors.
     """
     x = masked_mean(history_embeddings, mask)
     for layer in self._dense_layers:

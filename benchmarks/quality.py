@@ -48,7 +48,9 @@ flags.DEFINE_integer("batch_size", 256, "Batch size.")
 flags.DEFINE_integer("dim", 64, "Embedding size.")
 flags.DEFINE_integer("num_interests", 4, "K.")
 flags.DEFINE_integer("max_len", 20, "History length.")
-flags.DEFINE_string("tower", "attention_pool_identity", "User tower of single, maxsim and MTMI.")
+flags.DEFINE_string(
+  "tower", "mean_pool_identity", "User tower of single, maxsim and MTMI (see models.TOWERS)."
+)
 flags.DEFINE_float("learning_rate", 1e-3, "Adam learning rate.")
 flags.DEFINE_string(
   "output", None, "JSON output (default benchmarks/results/quality_<dataset>.json)."

@@ -184,6 +184,15 @@ class IDWRetrievalTest(tf.test.TestCase, parameterized.TestCase):
       ours(users, items, **kwargs), theirs(users[:, 0], items, **kwargs), atol=1e-5, rtol=1e-5
     )
 
+  def test_merged_negatives_with_infinite_beta_equal_tfrs_maxsim(self):
+    # The nearest tower has the largest logit, so with every negative scored by
+    # the max over towers the loss is the softmax of max_k <u_k, v> / (1 / (2 alpha)).
+    ours = IDWRetrieval(alpha=5.0, beta=float("inf"), negatives="merged")
+    theirs = tfrs.tasks.Retrieval(temperature=0.1)
+    self.assertAllClose(
+      ours(self.users, self.items), theirs(self.users, self.items), atol=1e-5, rtol=1e-5
+    )
+
   def test_batch_metrics_see_merged_scores(self):
     metric = tf.keras.metrics.TopKCategoricalAccuracy(k=1)
     task = IDWRetrieval(batch_metrics=[metric])

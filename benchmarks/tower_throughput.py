@@ -33,7 +33,9 @@ flags.DEFINE_integer("batch_size", 256, "Batch size.")
 flags.DEFINE_integer("dim", 64, "Embedding and tower size.")
 flags.DEFINE_integer("max_len", 20, "History length.")
 flags.DEFINE_list(
-  "towers", ["attention_pool_identity", "gru", "mean_pool"], "Tower types to measure."
+  "towers",
+  ["mean_pool_identity", "attention_pool_identity", "gru", "mean_pool"],
+  "Tower types to measure.",
 )
 flags.DEFINE_string("output", os.path.join(RESULTS, "tower_throughput.json"), "JSON output path.")
 
@@ -45,6 +47,8 @@ def _spec(kind, dim):
     return towers.GRUTower(dim, dim)
   if kind == "mean_pool":
     return towers.MeanPoolTower((2 * dim,), dim)
+  if kind == "mean_pool_identity":
+    return towers.MeanPoolTower((), output_dim=None)
   raise ValueError(f"unknown tower {kind!r}")
 
 

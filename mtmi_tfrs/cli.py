@@ -67,7 +67,7 @@ flags.DEFINE_integer("synthetic_categories", 30, "Categories of the synthetic da
 flags.DEFINE_integer("seed", 0, "Seed of the split, initialisation and shuffling.")
 # Model.
 flags.DEFINE_enum("model", "mtmi", KINDS, "Model to train (mtmi or a baseline).")
-flags.DEFINE_enum("tower", "attention_pool_identity", list(models.TOWERS), "User tower type.")
+flags.DEFINE_enum("tower", "mean_pool_identity", list(models.TOWERS), "User tower type.")
 flags.DEFINE_bool("mixed_towers", False, "Cycle tower types across the K towers.")
 flags.DEFINE_integer("num_interests", 4, "K, user towers (interests) per user.")
 flags.DEFINE_string(

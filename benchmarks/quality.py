@@ -77,6 +77,7 @@ VARIANTS = {
 TOWER_VARIANTS = {
   "mtmi replicas": _mtmi(windows=None),
   "maxsim replicas": dict(kind="maxsim", windows=None),
+  "maxsim mixed towers": dict(kind="maxsim", mixed_towers=True),
   "mtmi beta=16": _mtmi({"beta": 16.0}),
   "mtmi K=5": _mtmi(num_interests=5),
   "single id-embedding history": dict(kind="single", history_encoder="item_embedding"),

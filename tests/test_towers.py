@@ -88,6 +88,8 @@ class UserTowerTest(tf.test.TestCase, parameterized.TestCase):
   def test_identity_mean_pool_rejects_hidden_layers(self):
     with self.assertRaisesRegex(ValueError, re.escape("takes no hidden_units, got [16]")):
       towers.MeanPoolTower((16,), output_dim=None)
+    with self.assertRaisesRegex(ValueError, re.escape("takes no hidden_units, got [16]")):
+      towers.FusedMeanPoolTowers(2, (16,), output_dim=None)
 
   def test_self_attention_rejects_long_history(self):
     tower = towers.SelfAttentionTower(max_len=4)

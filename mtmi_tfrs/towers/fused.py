@@ -53,8 +53,15 @@ class FusedMeanPoolTowers(tf.keras.layers.Layer):
     Args:
       num_towers: K.
       hidden_units, output_dim, activation: As in `MeanPoolTower`.
+
+    Raises:
+      ValueError: if `output_dim` is None but hidden layers are asked for.
     """
     super().__init__(name=name, **kwargs)
+    if output_dim is None and hidden_units:
+      raise ValueError(
+        f"output_dim=None (the plain mean) takes no hidden_units, got {list(hidden_units)}."
+      )
     self._num_towers = num_towers
     self._hidden_units = list(hidden_units)
     self._output_dim = output_dim

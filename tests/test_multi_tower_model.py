@@ -107,13 +107,17 @@ class MultiTowerModelTest(tf.test.TestCase, parameterized.TestCase):
     self.assertAllClose(restored.item_tower(tf.range(10)), items)
     self.assertEqual(_without_build(restored.get_config()), _without_build(model.get_config()))
 
-  def test_item_features_flow_through_the_item_tower(self):
-    embedding = tf.keras.layers.Embedding(self.data.num_items, 16)
-    item_tower = towers.ItemTower(
+  def _featured_item_tower(self, embedding):
+    """An item tower with one feature per item: its index modulo 6."""
+    return towers.ItemTower(
       embedding,
       feature_table=np.arange(self.data.num_items)[:, None] % 6,
       feature_vocab_size=6,
     )
+
+  def test_item_features_flow_through_the_item_tower(self):
+    embedding = tf.keras.layers.Embedding(self.data.num_items, 16)
+    item_tower = self._featured_item_tower(embedding)
     model = models.MultiTowerModel(
       embedding, towers.GRUTower(16, 16), num_towers=2, item_tower=item_tower
     )
@@ -130,11 +134,7 @@ class MultiTowerModelTest(tf.test.TestCase, parameterized.TestCase):
   )
   def test_windows_give_each_replica_its_recent_items(self, history_encoder):
     embedding = tf.keras.layers.Embedding(self.data.num_items, 16)
-    item_tower = towers.ItemTower(
-      embedding,
-      feature_table=np.arange(self.data.num_items)[:, None] % 6,
-      feature_vocab_size=6,
-    )
+    item_tower = self._featured_item_tower(embedding)
     model = models.MultiTowerModel(
       embedding,
       towers.AttentionPoolTower(max_len=8, output_dim=None),

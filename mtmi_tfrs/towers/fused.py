@@ -123,10 +123,10 @@ class FusedGRUTowers(tf.keras.layers.Layer):
   """K `GRUTower`s with independent weights, as one batched recurrence.
 
   Weights carry a leading K axis (`kernel [K, dim, 3 * units]`,
-  `recurrent_kernel [K, units, 3 * units]`), the input projection of all steps
-  is one einsum, and each step updates the `[batch, K, units]` state of every
-  tower at once. The gates are Keras's GRU (`reset_after=True`), so loading a
-  `GRUTower`'s weights reproduces its output.
+  `recurrent_kernel [K, units, 3 * units]`), and each step updates the
+  `[K, batch, units]` state of every tower at once with two batched matmuls.
+  The gates are Keras's GRU (`reset_after=True`), so loading a `GRUTower`'s
+  weights reproduces its output.
   """
 
   def __init__(
@@ -176,29 +176,31 @@ class FusedGRUTowers(tf.keras.layers.Layer):
     """
     if mask is None:
       mask = tf.ones(tf.shape(history_embeddings)[:2], dtype=tf.bool)
-    # Tower-major [K, batch, units] states make each step one native batched
-    # matmul, with no transposes inside the loop.
-    inputs = (
-      tf.einsum("bld,kdg->lkbg", history_embeddings, self.kernel)
-      + self.bias[tf.newaxis, :, tf.newaxis, 0]
-    )
+    # Tower-major [K, batch, units] states make both matmuls of a step native
+    # batched matmuls with no transposes inside the loop. Each step's input is
+    # projected inside the loop, as Keras's GRU does: projecting all steps
+    # into one [max_len, K, batch, 3 * units] tensor before the loop trained
+    # slower on CPU (benchmarks/tower_throughput.py, see the README).
+    steps = tf.transpose(history_embeddings, [1, 0, 2])[:, tf.newaxis]
     steps_mask = tf.transpose(mask)[:, tf.newaxis, :, tf.newaxis]
     batch_size = tf.shape(history_embeddings)[0]
     initial = tf.zeros([self._num_towers, batch_size, self._units], history_embeddings.dtype)
+    input_bias = self.bias[:, tf.newaxis, 0]
     recurrent_bias = self.bias[:, tf.newaxis, 1]
 
     def step(state, step_inputs):
-      projected, valid = step_inputs
+      step_embeddings, valid = step_inputs
+      projected = tf.matmul(step_embeddings, self.kernel) + input_bias
       recurrent = tf.matmul(state, self.recurrent_kernel) + recurrent_bias
-      x_z, x_r, x_h = tf.split(projected, 3, axis=-1)
-      r_z, r_r, r_h = tf.split(recurrent, 3, axis=-1)
-      update = tf.sigmoid(x_z + r_z)
-      reset = tf.sigmoid(x_r + r_r)
+      # Both gates in one sigmoid: at these sizes each op's fixed cost counts.
+      x_gates, x_h = tf.split(projected, [2 * self._units, self._units], axis=-1)
+      r_gates, r_h = tf.split(recurrent, [2 * self._units, self._units], axis=-1)
+      update, reset = tf.split(tf.sigmoid(x_gates + r_gates), 2, axis=-1)
       candidate = tf.tanh(x_h + reset * r_h)
-      new_state = update * state + (1.0 - update) * candidate
+      new_state = candidate + update * (state - candidate)
       return tf.where(valid, new_state, state)
 
-    state = tf.foldl(step, (inputs, steps_mask), initializer=initial)
+    state = tf.foldl(step, (steps, steps_mask), initializer=initial)
     return tf.einsum("kbh,kho->bko", state, self.output_kernel) + self.output_bias
 
   def load_from_towers(self, towers: List[GRUTower]) -> None:

@@ -82,6 +82,12 @@ TOWER_VARIANTS = {
   "mtmi K=5": _mtmi(num_interests=5),
   "single id-embedding history": dict(kind="single", history_encoder="item_embedding"),
   "mtmi id-embedding history": _mtmi(history_encoder="item_embedding"),
+  "mtmi interpolated negatives": _mtmi({"negatives": "interpolated"}),
+  **{
+    f"mtmi {negatives} beta={b:g}": _mtmi({"beta": b, "negatives": negatives})
+    for negatives in ("merged", "interpolated")
+    for b in (2.0, 4.0, 32.0)
+  },
   "mtmi replicas id-embedding history": _mtmi(windows=None, history_encoder="item_embedding"),
 }
 ABLATIONS = {

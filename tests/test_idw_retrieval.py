@@ -15,11 +15,12 @@ def _normalized(x):
   return x / np.linalg.norm(x, axis=-1, keepdims=True)
 
 
-def _reference_tower_losses(u, v, alpha, loss, negatives, margin=0.5, q=None, ids=None):
+def _reference_tower_losses(u, v, alpha, loss, negatives, beta=None, margin=0.5, q=None, ids=None):
   """Per-tower losses l_bk of DESIGN §2, written directly in numpy.
 
   z_bkj = -alpha * ||u_bk - v_j||^2 (minus log q_j), accidental hits masked;
-  "merged" replaces every negative logit by max_k z_bkj;
+  "merged" replaces every negative logit by max_k z_bkj, "interpolated" by
+  sum_k w_bkj z_bkj with w_bkj the IDW weights (divergence beta) of d(u_bk, v_j);
   softmax: logsumexp_j z_bkj - z_bkb; triplet: mean over valid negatives of
   max(0, margin + z_bkj - z_bkb).
   """
@@ -34,7 +35,10 @@ def _reference_tower_losses(u, v, alpha, loss, negatives, margin=0.5, q=None, id
     duplicate = (ids[:batch, None] == ids[None, :]) & ~positive
     logits = logits + duplicate[:, None, :] * MIN_FLOAT
     valid &= ~duplicate
-  if negatives == "merged":
+  if negatives == "interpolated" and not np.isinf(beta):
+    scored = (_reference_weights(squared, beta) * logits).sum(axis=1)
+    logits = np.where(positive[:, None, :], logits, scored[:, None, :])
+  elif negatives != "per_tower":
     logits = np.where(positive[:, None, :], logits, logits.max(axis=1)[:, None, :])
   rows = np.arange(batch)
   positive_logits = logits[rows, :, rows]
@@ -47,14 +51,17 @@ def _reference_tower_losses(u, v, alpha, loss, negatives, margin=0.5, q=None, id
 
 
 def _reference_weights(positive_squared, beta, eps=1e-6):
-  inverse = (np.sqrt(positive_squared) + eps) ** (-beta)
+  # Distances over axis 1 (the towers); a shift in log space keeps large
+  # beta finite, as the softmax form of the weights does.
+  log_inverse = -beta * np.log(np.sqrt(positive_squared) + eps)
+  inverse = np.exp(log_inverse - log_inverse.max(axis=1, keepdims=True))
   return inverse / inverse.sum(axis=1, keepdims=True)
 
 
 _FORMS = [
   dict(testcase_name=f"{loss}_{negatives}", loss=loss, negatives=negatives)
   for loss in ("softmax", "triplet")
-  for negatives in ("per_tower", "merged")
+  for negatives in ("per_tower", "merged", "interpolated")
 ]
 
 
@@ -69,14 +76,14 @@ class IDWRetrievalTest(tf.test.TestCase, parameterized.TestCase):
   def test_beta_zero_is_unweighted_mean_over_towers(self, loss, negatives):
     # beta = 0: w_k = 1 / K, so the loss is sum_b mean_k l_bk.
     task = IDWRetrieval(alpha=3.0, beta=0.0, loss=loss, negatives=negatives)
-    tower_losses, _ = _reference_tower_losses(self.users, self.items, 3.0, loss, negatives)
+    tower_losses, _ = _reference_tower_losses(self.users, self.items, 3.0, loss, negatives, 0.0)
     self.assertAllClose(task(self.users, self.items), tower_losses.mean(1).sum(), rtol=1e-5)
 
   @parameterized.named_parameters(*_FORMS)
   def test_large_beta_is_nearest_tower_loss(self, loss, negatives):
     # beta -> inf: the whole example goes to argmin_k d(u_k, v+).
     tower_losses, positive_squared = _reference_tower_losses(
-      self.users, self.items, 3.0, loss, negatives
+      self.users, self.items, 3.0, loss, negatives, float("inf")
     )
     nearest = tower_losses[np.arange(5), positive_squared.argmin(1)].sum()
     for beta in (200.0, float("inf")):
@@ -86,7 +93,7 @@ class IDWRetrievalTest(tf.test.TestCase, parameterized.TestCase):
   @parameterized.named_parameters(*_FORMS)
   def test_intermediate_beta_matches_reference(self, loss, negatives):
     tower_losses, positive_squared = _reference_tower_losses(
-      self.users, self.items, 2.0, loss, negatives, margin=0.3
+      self.users, self.items, 2.0, loss, negatives, 2.5, margin=0.3
     )
     weights = _reference_weights(positive_squared, 2.5)
     task = IDWRetrieval(alpha=2.0, beta=2.5, loss=loss, negatives=negatives, margin=0.3)
@@ -129,7 +136,7 @@ class IDWRetrievalTest(tf.test.TestCase, parameterized.TestCase):
   def test_sample_weight_scales_each_example(self, loss, negatives):
     sample_weight = np.array([0.0, 1.0, 2.0, 0.5, 3.0], np.float32)
     tower_losses, positive_squared = _reference_tower_losses(
-      self.users, self.items, 3.0, loss, negatives
+      self.users, self.items, 3.0, loss, negatives, 4.0
     )
     per_example = (_reference_weights(positive_squared, 4.0) * tower_losses).sum(1)
     task = IDWRetrieval(alpha=3.0, beta=4.0, loss=loss, negatives=negatives)
@@ -150,7 +157,7 @@ class IDWRetrievalTest(tf.test.TestCase, parameterized.TestCase):
     probability = np.array([0.1, 0.5, 0.01, 0.2, 1e-8, 0.3, 0.05], np.float32)
     ids = np.array([3, 1, 3, 2, 1, 3, 9])
     tower_losses, positive_squared = _reference_tower_losses(
-      self.users, self.items, 3.0, loss, negatives, q=probability, ids=ids
+      self.users, self.items, 3.0, loss, negatives, 4.0, q=probability, ids=ids
     )
     expected = (_reference_weights(positive_squared, 4.0) * tower_losses).sum()
     task = IDWRetrieval(

@@ -13,7 +13,7 @@ from tensorflow_recommenders.tasks import base
 MIN_FLOAT = np.finfo(np.float32).min / 100.0
 
 LOSSES = ("softmax", "triplet")
-NEGATIVES = ("per_tower", "merged")
+NEGATIVES = ("per_tower", "merged", "interpolated")
 REDUCTIONS = ("sum", "mean")
 
 
@@ -34,7 +34,12 @@ class IDWRetrieval(tf.keras.layers.Layer, base.Task):
   `negatives="merged"` tower k keeps its own positive logit but every negative
   is scored with the deployment score `max_l z_lj`, so that each tower is
   trained against the competitors it meets when the K retrieval lists are
-  merged at serving time.
+  merged at serving time. `negatives="interpolated"` scores every negative
+  with the inverse-distance interpolation of the K towers' logits,
+  `sum_l w_lj z_lj` with `w_lj` the IDW weights of the towers for item j
+  (the same `beta` and `eps`): a smooth form of the deployment max that
+  reaches it at `beta = inf` and also pushes the towers near a negative that
+  are not the nearest.
 
   The towers share the example through inverse-distance weights
 
@@ -83,7 +88,8 @@ class IDWRetrieval(tf.keras.layers.Layer, base.Task):
       beta: IDW divergence, `>= 0`; `float("inf")` routes every example to the
         nearest tower only.
       loss: `"softmax"` (cross-entropy) or `"triplet"` (mean hinge).
-      negatives: `"per_tower"` or `"merged"` scoring of the negatives.
+      negatives: `"per_tower"`, `"merged"` or `"interpolated"` scoring of the
+        negatives.
       margin: Margin of the triplet hinge, in logit units.
       eps: Added to the distances before inversion; must be positive.
       stop_weight_gradient: Whether the IDW weights are constants for the
@@ -175,16 +181,16 @@ class IDWRetrieval(tf.keras.layers.Layer, base.Task):
     """IDW weights of the towers for each example.
 
     Args:
-      positive_squared_distances: `[batch, K]` squared distances between each
-        tower's user vector and the positive item.
+      positive_squared_distances: `[batch, K, ...]` squared distances between
+        each tower's user vector and the positive item (or any item).
 
     Returns:
-      `[batch, K]` weights, each row summing to 1.
+      Weights of the same shape, summing to 1 over the K axis.
     """
     distances = tf.sqrt(positive_squared_distances + 1e-12)
     if math.isinf(self._beta):
       num_towers = tf.shape(distances)[1]
-      weights = tf.one_hot(tf.argmin(distances, axis=1), num_towers, dtype=distances.dtype)
+      weights = tf.one_hot(tf.argmin(distances, axis=1), num_towers, axis=1, dtype=distances.dtype)
     else:
       weights = tf.nn.softmax(-self._beta * tf.math.log(distances + self._eps), axis=1)
     if self._stop_weight_gradient:
@@ -257,9 +263,12 @@ class IDWRetrieval(tf.keras.layers.Layer, base.Task):
       valid_negatives -= duplicate
 
     merged_logits = tf.reduce_max(logits, axis=1)
-    if self._negatives == "merged":
+    if self._negatives != "per_tower":
+      negative_logits = merged_logits
+      if self._negatives == "interpolated":
+        negative_logits = tf.reduce_sum(self.interest_weights(squared) * logits, axis=1)
       logits = tf.where(
-        tf.cast(labels, tf.bool)[:, tf.newaxis, :], logits, merged_logits[:, tf.newaxis, :]
+        tf.cast(labels, tf.bool)[:, tf.newaxis, :], logits, negative_logits[:, tf.newaxis, :]
       )
     positive_logits = tf.einsum("bkn,bn->bk", logits, labels)
     if self._loss_name == "softmax":

@@ -49,7 +49,7 @@ flags.DEFINE_integer("dim", 64, "Embedding size.")
 flags.DEFINE_integer("num_interests", 4, "K.")
 flags.DEFINE_integer("max_len", 20, "History length.")
 flags.DEFINE_string(
-  "tower", "mean_pool_identity", "User tower of single, maxsim and MTMI (see models.TOWERS)."
+  "tower", "mean_pool_residual", "User tower of single, maxsim and MTMI (see models.TOWERS)."
 )
 flags.DEFINE_float("learning_rate", 1e-3, "Adam learning rate.")
 flags.DEFINE_string(

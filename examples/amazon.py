@@ -41,7 +41,7 @@ tf.keras.utils.set_random_seed(0)
 model = models.build_model(
   "mtmi",
   prepared.num_items,
-  tower="attention_pool",
+  tower="mean_pool_residual",
   max_len=20,
   item_features=prepared.feature_table,
   feature_vocab_size=prepared.feature_vocab.size,

@@ -25,7 +25,7 @@ parser.add_argument(
   "--data", default=os.path.join(os.path.dirname(__file__), "../../shared/data/ml-100k")
 )
 parser.add_argument("--epochs", type=int, default=10)
-parser.add_argument("--tower", default="attention_pool")
+parser.add_argument("--tower", default="mean_pool_residual")
 args = parser.parse_args()
 if not os.path.exists(args.data):
   sys.exit(f"{args.data} not found: download MovieLens from GroupLens and pass --data DIR.")

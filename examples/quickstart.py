@@ -29,11 +29,12 @@ valid = data.evaluation_arrays(prepared, "valid", max_len=20)
 test = data.evaluation_arrays(prepared, "test", max_len=20)
 
 # Towers, task, model: K = 4 user towers share the item embedding with the item tower.
-# Each tower is the centroid of the history items it reads: the last 1, 3, 7 and 20.
+# Each tower reads the last 1, 3, 7 or 20 history items: their centroid plus a learned
+# MLP correction (a YouTube-DNN tower with a residual connection).
 embedding = tf.keras.layers.Embedding(prepared.num_items, 64)
 model = models.MultiTowerModel(
   item_embedding=embedding,
-  user_towers=towers.MeanPoolTower(hidden_units=(), output_dim=None),
+  user_towers=towers.MeanPoolTower(hidden_units=(128,), output_dim=64, residual=True),
   num_towers=4,
   windows=towers.geometric_windows(4, max_len=20),
   task=tasks.IDWRetrieval(alpha=5.0, beta=8.0, negatives="per_tower"),

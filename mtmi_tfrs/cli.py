@@ -37,6 +37,7 @@ from mtmi_tfrs import layers
 from mtmi_tfrs import models
 from mtmi_tfrs import plots
 from mtmi_tfrs import tasks
+from mtmi_tfrs.tasks import idw_retrieval
 
 COMMANDS = ("quickstart", "train", "evaluate", "export", "recommend")
 FORMATS = ("synthetic", "movielens", "amazon", "table")
@@ -67,7 +68,7 @@ flags.DEFINE_integer("synthetic_categories", 30, "Categories of the synthetic da
 flags.DEFINE_integer("seed", 0, "Seed of the split, initialisation and shuffling.")
 # Model.
 flags.DEFINE_enum("model", "mtmi", KINDS, "Model to train (mtmi or a baseline).")
-flags.DEFINE_enum("tower", "mean_pool_identity", list(models.TOWERS), "User tower type.")
+flags.DEFINE_enum("tower", "mean_pool_residual", list(models.TOWERS), "User tower type.")
 flags.DEFINE_bool("mixed_towers", False, "Cycle tower types across the K towers.")
 flags.DEFINE_integer("num_interests", 4, "K, user towers (interests) per user.")
 flags.DEFINE_string(
@@ -86,8 +87,8 @@ flags.DEFINE_integer("dim", 64, "Embedding and user/item vector size.")
 flags.DEFINE_integer("max_len", 20, "History length.")
 flags.DEFINE_float("alpha", 5.0, "IDW distance scaling (inverse temperature).")
 flags.DEFINE_float("beta", 8.0, "IDW divergence (inf: nearest tower only).")
-flags.DEFINE_enum("loss", "softmax", ["softmax", "triplet"], "IDW per-tower loss.")
-flags.DEFINE_enum("negatives", "per_tower", ["per_tower", "merged"], "IDW negative scoring.")
+flags.DEFINE_enum("loss", "softmax", list(idw_retrieval.LOSSES), "IDW per-tower loss.")
+flags.DEFINE_enum("negatives", "per_tower", list(idw_retrieval.NEGATIVES), "IDW negative scoring.")
 flags.DEFINE_float("repel_weight", 0.1, "Repel regulariser weight (0 disables it).")
 flags.DEFINE_float("repel_margin", 0.5, "Repel regulariser margin.")
 # Training.

@@ -14,6 +14,10 @@ _TOWERS = [
     testcase_name="mean_pool_identity",
     tower_fn=lambda: towers.MeanPoolTower((), output_dim=None),
   ),
+  dict(
+    testcase_name="mean_pool_residual",
+    tower_fn=lambda: towers.MeanPoolTower((16,), 8, residual=True),
+  ),
   dict(testcase_name="gru", tower_fn=lambda: towers.GRUTower(12, 8)),
   dict(
     testcase_name="attention_pool",
@@ -85,6 +89,24 @@ class UserTowerTest(tf.test.TestCase, parameterized.TestCase):
     self.assertAllClose(tower(embeddings, mask=mask), expected, atol=1e-6)
     self.assertEmpty(tower.trainable_weights)
 
+  def test_residual_mean_pool_adds_the_centroid_to_the_mlp(self):
+    embeddings, mask = _history()
+    tower = towers.MeanPoolTower((16,), 8, residual=True)
+    centroid = towers.MeanPoolTower((), output_dim=None)(embeddings, mask=mask)
+    hidden, output = tower._dense_layers
+    expected = centroid + output(hidden(centroid))
+    self.assertAllClose(tower(embeddings, mask=mask), expected, atol=1e-6)
+    with self.assertRaisesRegex(ValueError, "residual=True needs an MLP"):
+      towers.MeanPoolTower((), output_dim=None, residual=True)
+    for wrong_width in (
+      towers.MeanPoolTower((16,), 4, residual=True),
+      towers.FusedMeanPoolTowers(2, (16,), 4, residual=True),
+    ):
+      with self.assertRaisesRegex(
+        ValueError, re.escape("output_dim=4 must equal the embedding size")
+      ):
+        wrong_width(embeddings, mask=mask)
+
   def test_identity_mean_pool_rejects_hidden_layers(self):
     with self.assertRaisesRegex(ValueError, re.escape("takes no hidden_units, got [16]")):
       towers.MeanPoolTower((16,), output_dim=None)
@@ -142,6 +164,7 @@ class FusedTowersTest(tf.test.TestCase, parameterized.TestCase):
   @parameterized.named_parameters(
     dict(testcase_name="mean_pool", spec=towers.MeanPoolTower((16, 12), 8)),
     dict(testcase_name="mean_pool_identity", spec=towers.MeanPoolTower((), None)),
+    dict(testcase_name="mean_pool_residual", spec=towers.MeanPoolTower((16,), 8, residual=True)),
     dict(testcase_name="gru", spec=towers.GRUTower(12, 8)),
     dict(testcase_name="attention_pool", spec=towers.AttentionPoolTower(6, 10, 8)),
     dict(testcase_name="attention_pool_identity", spec=towers.AttentionPoolTower(6, 10, None)),

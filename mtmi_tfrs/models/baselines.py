@@ -22,6 +22,7 @@ TOWERS = (
   "gru",
   "mean_pool",
   "mean_pool_identity",
+  "mean_pool_residual",
   "self_attention",
 )
 # The cycle of tower types of `mixed_towers=True`.
@@ -219,7 +220,8 @@ def build_model(
     max_len: History length.
     tower: User tower of `single`, `maxsim` and `mtmi`: `"gru"`,
       `"mean_pool"` (YouTube DNN), `"mean_pool_identity"` (the history centroid
-      in the item space), `"attention_pool"` (projected), `"attention_pool_identity"`
+      in the item space), `"mean_pool_residual"` (the centroid plus a learned
+      MLP correction), `"attention_pool"` (projected), `"attention_pool_identity"`
       (user vectors in the item embedding space) or `"self_attention"`.
     temperature: Softmax temperature of the TFRS-style and routed tasks.
     item_features, feature_vocab_size: Optional item feature table.
@@ -243,6 +245,8 @@ def build_model(
       return towers_lib.MeanPoolTower((2 * dim,), dim)
     if name == "mean_pool_identity":
       return towers_lib.MeanPoolTower((), output_dim=None)
+    if name == "mean_pool_residual":
+      return towers_lib.MeanPoolTower((2 * dim,), dim, residual=True)
     if name == "attention_pool":
       return towers_lib.AttentionPoolTower(max_len=max_len, hidden_units=2 * dim, output_dim=dim)
     if name == "attention_pool_identity":

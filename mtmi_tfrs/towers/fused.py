@@ -10,6 +10,8 @@ from mtmi_tfrs.towers.attention_pool import AttentionPoolTower
 from mtmi_tfrs.towers.attention_pool import attentive_pool
 from mtmi_tfrs.towers.gru import GRUTower
 from mtmi_tfrs.towers.mean_pool import MeanPoolTower
+from mtmi_tfrs.towers.mean_pool import _check_mlp
+from mtmi_tfrs.towers.mean_pool import _check_residual_width
 from mtmi_tfrs.towers.mean_pool import masked_mean
 
 
@@ -45,6 +47,7 @@ class FusedMeanPoolTowers(tf.keras.layers.Layer):
     hidden_units: Sequence[int] = (128,),
     output_dim: Optional[int] = 64,
     activation: str = "relu",
+    residual: bool = False,
     name: Optional[str] = None,
     **kwargs,
   ) -> None:
@@ -52,22 +55,22 @@ class FusedMeanPoolTowers(tf.keras.layers.Layer):
 
     Args:
       num_towers: K.
-      hidden_units, output_dim, activation: As in `MeanPoolTower`.
+      hidden_units, output_dim, activation, residual: As in `MeanPoolTower`.
 
     Raises:
-      ValueError: if `output_dim` is None but hidden layers are asked for.
+      ValueError: if `output_dim` is None but hidden layers or `residual` are
+        asked for.
     """
     super().__init__(name=name, **kwargs)
-    if output_dim is None and hidden_units:
-      raise ValueError(
-        f"output_dim=None (the plain mean) takes no hidden_units, got {list(hidden_units)}."
-      )
+    _check_mlp(hidden_units, output_dim, residual)
     self._num_towers = num_towers
     self._hidden_units = list(hidden_units)
     self._output_dim = output_dim
     self._activation = activation
+    self._residual = residual
 
   def build(self, input_shape):
+    _check_residual_width(self._residual, self._output_dim, input_shape)
     widths = (
       [int(input_shape[-1])] + self._hidden_units + ([self._output_dim] if self._output_dim else [])
     )
@@ -95,7 +98,7 @@ class FusedMeanPoolTowers(tf.keras.layers.Layer):
     activation = tf.keras.activations.get(self._activation)
     for kernel, bias in zip(self.kernels[1:], self.biases[1:]):
       x = tf.einsum("bkd,kde->bke", activation(x), kernel) + bias
-    return x
+    return pooled[:, tf.newaxis] + x if self._residual else x
 
   def load_from_towers(self, towers: List[MeanPoolTower]) -> None:
     """Copies the weights of K built `MeanPoolTower`s into this layer."""
@@ -113,6 +116,7 @@ class FusedMeanPoolTowers(tf.keras.layers.Layer):
         "hidden_units": self._hidden_units,
         "output_dim": self._output_dim,
         "activation": self._activation,
+        "residual": self._residual,
       }
     )
     return config

@@ -23,13 +23,32 @@ def masked_mean(history_embeddings: tf.Tensor, mask: Optional[tf.Tensor]) -> tf.
   return total / tf.maximum(tf.reduce_sum(weights, axis=1), 1.0)
 
 
+def _check_mlp(hidden_units: Sequence[int], output_dim: Optional[int], residual: bool) -> None:
+  if output_dim is None and hidden_units:
+    raise ValueError(
+      f"output_dim=None (the plain mean) takes no hidden_units, got {list(hidden_units)}."
+    )
+  if output_dim is None and residual:
+    raise ValueError("residual=True needs an MLP to add to the mean; output_dim is None.")
+
+
+def _check_residual_width(residual: bool, output_dim: Optional[int], input_shape) -> None:
+  if residual and output_dim != input_shape[-1]:
+    raise ValueError(
+      f"residual=True adds the mean to the MLP's output, so output_dim={output_dim} must "
+      f"equal the embedding size of the history [batch, max_len, {input_shape[-1]}]."
+    )
+
+
 @tf.keras.utils.register_keras_serializable(package="mtmi_tfrs")
 class MeanPoolTower(tf.keras.layers.Layer):
   """YouTube-DNN user tower: masked mean of the history, then an MLP.
 
   With `hidden_units=()` and `output_dim=None` the tower is the masked mean
   itself: the user vector stays in the item embedding space (the centroid of
-  the history items), like `AttentionPoolTower(output_dim=None)`.
+  the history items), like `AttentionPoolTower(output_dim=None)`. With
+  `residual=True` the MLP's output is added to the mean, so the MLP learns a
+  correction to the centroid instead of replacing it.
 
   Example:
 
@@ -44,6 +63,7 @@ class MeanPoolTower(tf.keras.layers.Layer):
     hidden_units: Sequence[int] = (128,),
     output_dim: Optional[int] = 64,
     activation: str = "relu",
+    residual: bool = False,
     name: Optional[str] = None,
     **kwargs,
   ) -> None:
@@ -54,21 +74,26 @@ class MeanPoolTower(tf.keras.layers.Layer):
       output_dim: Size of the user vector; None (with no hidden layers)
         returns the masked mean itself.
       activation: Activation of the hidden layers.
+      residual: Whether the masked mean is added to the MLP's output; then
+        `output_dim` must equal the embedding size.
 
     Raises:
-      ValueError: if `output_dim` is None but hidden layers are asked for.
+      ValueError: if `output_dim` is None but hidden layers or `residual` are
+        asked for.
     """
     super().__init__(name=name, **kwargs)
-    if output_dim is None and hidden_units:
-      raise ValueError(
-        f"output_dim=None (the plain mean) takes no hidden_units, got {list(hidden_units)}."
-      )
+    _check_mlp(hidden_units, output_dim, residual)
     self._hidden_units = list(hidden_units)
     self._output_dim = output_dim
     self._activation = activation
+    self._residual = residual
     self._dense_layers = [
       tf.keras.layers.Dense(units, activation=activation) for units in self._hidden_units
     ] + ([tf.keras.layers.Dense(output_dim)] if output_dim else [])
+
+  def build(self, input_shape):
+    _check_residual_width(self._residual, self._output_dim, input_shape)
+    super().build(input_shape)
 
   def call(self, history_embeddings: tf.Tensor, mask: Optional[tf.Tensor] = None) -> tf.Tensor:
     """Encodes a history.
@@ -80,10 +105,11 @@ class MeanPoolTower(tf.keras.layers.Layer):
     Returns:
       `[batch, output_dim]` (or `[batch, dim]`) user vectors.
     """
-    x = masked_mean(history_embeddings, mask)
+    pooled = masked_mean(history_embeddings, mask)
+    x = pooled
     for layer in self._dense_layers:
       x = layer(x)
-    return x
+    return pooled + x if self._residual else x
 
   def compute_mask(self, inputs, mask=None):
     return None
@@ -95,6 +121,7 @@ class MeanPoolTower(tf.keras.layers.Layer):
         "hidden_units": self._hidden_units,
         "output_dim": self._output_dim,
         "activation": self._activation,
+        "residual": self._residual,
       }
     )
     return config

@@ -10,8 +10,8 @@ from mtmi_tfrs.towers.attention_pool import AttentionPoolTower
 from mtmi_tfrs.towers.attention_pool import attentive_pool
 from mtmi_tfrs.towers.gru import GRUTower
 from mtmi_tfrs.towers.mean_pool import MeanPoolTower
-from mtmi_tfrs.towers.mean_pool import _check_mlp
-from mtmi_tfrs.towers.mean_pool import _check_residual_width
+from mtmi_tfrs.towers.mean_pool import check_mlp_arguments
+from mtmi_tfrs.towers.mean_pool import check_residual_width
 from mtmi_tfrs.towers.mean_pool import masked_mean
 
 
@@ -62,7 +62,7 @@ class FusedMeanPoolTowers(tf.keras.layers.Layer):
         asked for.
     """
     super().__init__(name=name, **kwargs)
-    _check_mlp(hidden_units, output_dim, residual)
+    check_mlp_arguments(hidden_units, output_dim, residual)
     self._num_towers = num_towers
     self._hidden_units = list(hidden_units)
     self._output_dim = output_dim
@@ -70,7 +70,7 @@ class FusedMeanPoolTowers(tf.keras.layers.Layer):
     self._residual = residual
 
   def build(self, input_shape):
-    _check_residual_width(self._residual, self._output_dim, input_shape)
+    check_residual_width(self._residual, self._output_dim, input_shape)
     widths = (
       [int(input_shape[-1])] + self._hidden_units + ([self._output_dim] if self._output_dim else [])
     )

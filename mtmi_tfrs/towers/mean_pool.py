@@ -23,7 +23,10 @@ def masked_mean(history_embeddings: tf.Tensor, mask: Optional[tf.Tensor]) -> tf.
   return total / tf.maximum(tf.reduce_sum(weights, axis=1), 1.0)
 
 
-def _check_mlp(hidden_units: Sequence[int], output_dim: Optional[int], residual: bool) -> None:
+def check_mlp_arguments(
+  hidden_units: Sequence[int], output_dim: Optional[int], residual: bool
+) -> None:
+  """Raises a ValueError for an MLP configuration `MeanPoolTower` cannot build."""
   if output_dim is None and hidden_units:
     raise ValueError(
       f"output_dim=None (the plain mean) takes no hidden_units, got {list(hidden_units)}."
@@ -32,7 +35,8 @@ def _check_mlp(hidden_units: Sequence[int], output_dim: Optional[int], residual:
     raise ValueError("residual=True needs an MLP to add to the mean; output_dim is None.")
 
 
-def _check_residual_width(residual: bool, output_dim: Optional[int], input_shape) -> None:
+def check_residual_width(residual: bool, output_dim: Optional[int], input_shape) -> None:
+  """Raises a ValueError when a residual MLP's output cannot be added to the mean."""
   if residual and output_dim != input_shape[-1]:
     raise ValueError(
       f"residual=True adds the mean to the MLP's output, so output_dim={output_dim} must "
@@ -82,7 +86,7 @@ class MeanPoolTower(tf.keras.layers.Layer):
         asked for.
     """
     super().__init__(name=name, **kwargs)
-    _check_mlp(hidden_units, output_dim, residual)
+    check_mlp_arguments(hidden_units, output_dim, residual)
     self._hidden_units = list(hidden_units)
     self._output_dim = output_dim
     self._activation = activation
@@ -92,7 +96,7 @@ class MeanPoolTower(tf.keras.layers.Layer):
     ] + ([tf.keras.layers.Dense(output_dim)] if output_dim else [])
 
   def build(self, input_shape):
-    _check_residual_width(self._residual, self._output_dim, input_shape)
+    check_residual_width(self._residual, self._output_dim, input_shape)
     super().build(input_shape)
 
   def call(self, history_embeddings: tf.Tensor, mask: Optional[tf.Tensor] = None) -> tf.Tensor:

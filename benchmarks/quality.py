@@ -82,12 +82,6 @@ TOWER_VARIANTS = {
   "mtmi K=5": _mtmi(num_interests=5),
   "single id-embedding history": dict(kind="single", history_encoder="item_embedding"),
   "mtmi id-embedding history": _mtmi(history_encoder="item_embedding"),
-  "mtmi interpolated negatives": _mtmi({"negatives": "interpolated"}),
-  **{
-    f"mtmi {negatives} beta={b:g}": _mtmi({"beta": b, "negatives": negatives})
-    for negatives in ("merged", "interpolated")
-    for b in (2.0, 4.0, 32.0)
-  },
   "mtmi replicas id-embedding history": _mtmi(windows=None, history_encoder="item_embedding"),
 }
 ABLATIONS = {
@@ -103,6 +97,12 @@ ABLATIONS = {
   "mtmi beta=inf strong repel": _mtmi({"beta": INF}, repel={"margin": 1.0, "weight": 1.0}),
   "mtmi merged strong repel": _mtmi({"negatives": "merged"}, repel={"margin": 1.0, "weight": 1.0}),
   "mtmi mixed towers": _mtmi({"negatives": "per_tower"}, mixed_towers=True),
+  "mtmi interpolated negatives": _mtmi({"negatives": "interpolated"}),
+  **{
+    f"mtmi {negatives} beta={b:g}": _mtmi({"beta": b, "negatives": negatives})
+    for negatives in ("merged", "interpolated")
+    for b in (2.0, 4.0, 32.0)
+  },
   **TOWER_VARIANTS,
 }
 METRICS = [f"{m}@{n}" for n in (20, 50) for m in ("recall", "ndcg", "hit_rate")]
